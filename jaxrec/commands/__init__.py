@@ -1,0 +1,1 @@
+"""Subcommands of the ``jaxrec`` command line; see :mod:`jaxrec.cli`."""

@@ -1,0 +1,58 @@
+"""Atomic result writing: a file either appears complete or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _to_builtin(obj: Any) -> Any:
+    """JSON fallback for numpy/jax scalars and arrays."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON, atomically. Numpy and jax values become lists/floats."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=_to_builtin) + "\n")
+    return Path(path)
+
+
+def write_parquet(path: str | os.PathLike, frame: Any) -> Path:
+    """Write a pandas DataFrame to Parquet, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def save_figure(path: str | os.PathLike, fig: Any, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return Path(path)
