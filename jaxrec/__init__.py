@@ -1,0 +1,5 @@
+"""jaxrec: simulate long-term fairness in recommender systems with JAX."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
