@@ -1,1 +1,64 @@
-"""jaxrec.pareto."""
+"""Pareto-efficient multi-objective training (PE-LTR) and Pareto frontier tools.
+
+- :func:`pareto_weights`: an optax gradient transformation that combines per-objective gradients
+  with the weights solved each step (chain it with any optimizer).
+- Solvers of the min-norm weight problem: :func:`solve_two_objectives` (exact, K = 2),
+  :func:`solve_active_set` (exact, small K), :func:`solve_projected_gradient` (any K),
+  :func:`solve_two_step` (the paper's method, stable form).
+- Frontier tools: :func:`non_dominated`, :func:`hypervolume`, :func:`least_misery`,
+  :func:`adaptive_bound_grid`, :func:`fixed_weight_grid`.
+"""
+
+from jaxrec.pareto.frontier import (
+    adaptive_bound_grid,
+    fixed_weight_grid,
+    hypervolume,
+    hypervolume_2d,
+    least_misery,
+    non_dominated,
+)
+from jaxrec.pareto.solvers import (
+    SOLVERS,
+    normalize_gram,
+    project_to_simplex,
+    solve_active_set,
+    solve_projected_gradient,
+    solve_two_objectives,
+    solve_two_step,
+    solve_weights,
+    validate_bounds,
+    weights_objective,
+)
+from jaxrec.pareto.transform import (
+    ParetoWeightsState,
+    combine_gradients,
+    gram_matrix,
+    pareto_weights,
+    pareto_weights_state,
+    value_and_objective_grads,
+)
+
+__all__ = [
+    "SOLVERS",
+    "ParetoWeightsState",
+    "adaptive_bound_grid",
+    "combine_gradients",
+    "fixed_weight_grid",
+    "gram_matrix",
+    "hypervolume",
+    "hypervolume_2d",
+    "least_misery",
+    "non_dominated",
+    "normalize_gram",
+    "pareto_weights",
+    "pareto_weights_state",
+    "project_to_simplex",
+    "solve_active_set",
+    "solve_projected_gradient",
+    "solve_two_objectives",
+    "solve_two_step",
+    "solve_weights",
+    "validate_bounds",
+    "value_and_objective_grads",
+    "weights_objective",
+]

@@ -1,0 +1,152 @@
+"""Pareto frontier tools: non-dominated filter, hypervolume, least-misery choice, adaptive bounds.
+
+Every function takes points f32[N, K] whose K objectives are all to be **maximised** (negate a
+loss before passing it).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.errors import ConfigError
+
+
+def non_dominated(points: jax.Array) -> jax.Array:
+    """bool[N]: True where no other point is at least as good everywhere and better somewhere.
+
+    Equal points do not dominate each other, so duplicates of a frontier point all stay. Pure
+    ``jnp`` (O(N^2 K) comparisons), usable under ``jit``.
+    """
+    points = jnp.asarray(points)
+    at_least = jnp.all(points[:, None, :] >= points[None, :, :], axis=-1)  # [j, i]: j >= i
+    strictly = jnp.any(points[:, None, :] > points[None, :, :], axis=-1)
+    dominated = jnp.any(at_least & strictly, axis=0)
+    return ~dominated
+
+
+def hypervolume_2d(points: jax.Array, reference: jax.Array) -> jax.Array:
+    """Exact area dominated by 2-D points f32[N, 2] and bounded below by ``reference`` f32[2].
+
+    Points not better than the reference in both objectives add nothing. Pure ``jnp``: sort by the
+    first objective (descending) and add the strips each point adds above the best second
+    objective seen so far.
+    """
+    points = jnp.maximum(jnp.asarray(points, jnp.float32), reference)
+    order = jnp.argsort(-points[:, 0])
+    x = points[order, 0] - reference[0]
+    y = points[order, 1] - reference[1]
+    best_y_before = jnp.concatenate([jnp.zeros((1,), y.dtype), jax.lax.cummax(y)[:-1]])
+    return jnp.sum(x * jnp.maximum(y - best_y_before, 0.0))
+
+
+def hypervolume(points: np.ndarray | jax.Array, reference: np.ndarray | jax.Array) -> float:
+    """Exact hypervolume of points f64[N, K] with respect to ``reference`` f64[K], on the host.
+
+    Any K, in float64 NumPy, by slicing along the last objective (Hypervolume by Slicing
+    Objectives, While et al. 2006): exact, but its cost grows as ``O(N^(K-1))`` — fine for
+    frontiers of tens of points and K <= 4. Not traceable; under ``jit`` use
+    :func:`hypervolume_2d` (K = 2 only).
+    """
+    points = np.asarray(points, np.float64)
+    reference = np.asarray(reference, np.float64)
+    if points.ndim != 2 or reference.shape != (points.shape[1],):
+        raise ConfigError(
+            "reference",
+            f"expected points [N, K] and a reference [K], got {points.shape}, {reference.shape}",
+        )
+    if points.shape[0] == 0:
+        return 0.0
+    return _hypervolume_slicing(np.maximum(points, reference) - reference)
+
+
+def _hypervolume_slicing(points: np.ndarray) -> float:
+    """Volume of the union of boxes ``[0, p]`` for points f64[N, K] (already shifted, >= 0)."""
+    if points.shape[0] == 0:
+        return 0.0
+    if points.shape[1] == 1:
+        return float(points[:, 0].max())
+    heights = np.unique(points[:, -1])
+    volume = 0.0
+    lower = 0.0
+    for height in heights:
+        above = points[points[:, -1] >= height, :-1]
+        volume += (height - lower) * _hypervolume_slicing(above)
+        lower = height
+    return volume
+
+
+def least_misery(points: np.ndarray | jax.Array, candidates: np.ndarray | None = None) -> int:
+    """Index of the "fair" point: the best worst-off objective after min-max normalisation.
+
+    Each objective is scaled to [0, 1] over the candidate points (default: all), and the point
+    maximising its smallest scaled objective wins (least misery). An objective with no spread
+    counts as 1 for every point.
+
+    Args:
+      points: f64[N, K] objective values, larger is better.
+      candidates: optional bool[N]; only these points may be chosen (e.g. the non-dominated ones).
+
+    Returns:
+      The row index into ``points``.
+    """
+    points = np.asarray(points, np.float64)
+    candidates = np.ones(points.shape[0], bool) if candidates is None else np.asarray(candidates)
+    if not candidates.any():
+        raise ConfigError("candidates", "least_misery needs at least one candidate point")
+    pool = points[candidates]
+    low, high = pool.min(axis=0), pool.max(axis=0)
+    spread = np.where(high > low, high - low, 1.0)
+    scaled = np.where(high > low, (points - low) / spread, 1.0)
+    misery = np.where(candidates, scaled.min(axis=1), -np.inf)
+    return int(np.argmax(misery))
+
+
+def adaptive_bound_grid(
+    unconstrained_weights: np.ndarray, points_per_objective: int, upper: float = 0.95
+) -> np.ndarray:
+    """Bound settings f32[1 + K * n, K] that actually move the weights.
+
+    A bound ``c_i`` below the weight PE-LTR picks unconstrained (``w0_i``) never binds, so a
+    uniform grid wastes runs. This grid holds the unconstrained setting (all zeros) and, for each
+    objective i, ``n`` values of ``c_i`` spaced evenly in ``(w0_i, upper]`` with the other bounds
+    at zero: each ray pushes the solution from the unconstrained point toward objective i.
+
+    Args:
+      unconstrained_weights: f32[K], the weights an unconstrained run settles on (e.g. their mean
+        over a short probe run).
+      points_per_objective: n, bound values per objective.
+      upper: the largest bound, < 1.
+    """
+    w0 = np.asarray(unconstrained_weights, np.float64)
+    if not 0.0 < upper < 1.0:
+        raise ConfigError("upper", f"must lie in (0, 1), got {upper}")
+    if points_per_objective < 1:
+        raise ConfigError("points_per_objective", f"must be >= 1, got {points_per_objective}")
+    k = w0.shape[0]
+    rows = [np.zeros(k)]
+    for objective in range(k):
+        start = min(max(w0[objective], 0.0), upper)
+        for value in np.linspace(start, upper, points_per_objective + 1)[1:]:
+            row = np.zeros(k)
+            row[objective] = value
+            rows.append(row)
+    return np.asarray(rows, np.float32)
+
+
+def fixed_weight_grid(num_settings: int, num_objectives: int = 2) -> np.ndarray:
+    """Scalarisation weights f32[num_settings, K] for the comparison baseline.
+
+    K = 2: ``w_1`` evenly spaced over [0, 1]. K >= 3: the unit vectors first, then the rest drawn
+    uniformly from the simplex with a fixed seed, so the baseline is reproducible.
+    """
+    if num_settings < num_objectives:
+        raise ConfigError("num_settings", f"needs at least {num_objectives} settings")
+    if num_objectives == 2:
+        first = np.linspace(0.0, 1.0, num_settings)
+        return np.stack([first, 1.0 - first], axis=1).astype(np.float32)
+    rest = np.random.default_rng(0).dirichlet(
+        np.ones(num_objectives), num_settings - num_objectives
+    )
+    return np.concatenate([np.eye(num_objectives), rest]).astype(np.float32)

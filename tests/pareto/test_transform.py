@@ -1,0 +1,126 @@
+"""The pareto_weights optax transformation: combination, chaining, lagged mode, errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxrec.errors import ConfigError
+from jaxrec.pareto import (
+    ParetoWeightsState,
+    gram_matrix,
+    pareto_weights,
+    pareto_weights_state,
+    solve_two_objectives,
+    value_and_objective_grads,
+)
+
+
+def two_quadratics(params: dict, targets: jax.Array) -> jax.Array:
+    """L_k = ||x - t_k||^2 / 2 for two targets: the Pareto set is the segment between them."""
+    x = jnp.concatenate([params["a"], params["b"].ravel()])
+    return 0.5 * jnp.sum((x[None, :] - targets) ** 2, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    params = {"a": jnp.array([0.3, -0.2]), "b": jnp.array([[0.5], [0.1]])}
+    targets = jnp.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.5, -1.0]])
+    return params, targets
+
+
+def test_objective_grads_match_jacobian(problem) -> None:
+    params, targets = problem
+    losses, grads = value_and_objective_grads(two_quadratics, params, targets)
+    np.testing.assert_allclose(losses, two_quadratics(params, targets), rtol=1e-6)
+    jacobian = jax.jacrev(two_quadratics)(params, targets)
+    for name in params:
+        np.testing.assert_allclose(grads[name], jacobian[name], rtol=1e-6)
+        assert grads[name].shape == (2, *params[name].shape)
+
+
+def test_update_combines_with_solved_weights_and_chains(problem) -> None:
+    params, targets = problem
+    bounds = [0.6, 0.0]
+    tx = optax.chain(pareto_weights(bounds), optax.sgd(0.5))
+    state = tx.init(params)
+    np.testing.assert_allclose(pareto_weights_state(state).weights, [0.8, 0.2])
+    _, grads = value_and_objective_grads(two_quadratics, params, targets)
+    updates, state = jax.jit(tx.update)(grads, state, params)
+    logged = pareto_weights_state(state)
+    assert isinstance(logged, ParetoWeightsState)
+    flat = np.concatenate([np.asarray(g).reshape(2, -1) for g in jax.tree.leaves(grads)], axis=1)
+    np.testing.assert_allclose(logged.gram, flat @ flat.T, rtol=1e-5)
+    expected_w = solve_two_objectives(jnp.asarray(flat @ flat.T), jnp.asarray(bounds))
+    np.testing.assert_allclose(logged.weights, expected_w, rtol=1e-6)
+    for name in params:
+        combined = np.tensordot(np.asarray(expected_w), np.asarray(grads[name]), axes=1)
+        np.testing.assert_allclose(updates[name], -0.5 * combined, rtol=1e-5)
+
+
+def test_training_reaches_the_pareto_set_and_respects_bounds(problem) -> None:
+    """Iterating ends on the segment between the targets, with weight >= the bound on L_1."""
+    params, targets = problem
+    tx = optax.chain(pareto_weights([0.7, 0.0]), optax.sgd(0.3))
+
+    @jax.jit
+    def run(params):
+        def step(carry, _):
+            params, state = carry
+            _, grads = value_and_objective_grads(two_quadratics, params, targets)
+            updates, state = tx.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        (params, state), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=200)
+        return params, state
+
+    final, state = run(params)
+    x = np.concatenate([final["a"], np.ravel(final["b"])])
+    t1, t2 = np.asarray(targets)
+    along = (x - t2) @ (t1 - t2) / np.sum((t1 - t2) ** 2)
+    np.testing.assert_allclose(x, t2 + along * (t1 - t2), atol=1e-4)  # on the segment
+    assert along >= 0.7 - 1e-4
+    assert pareto_weights_state(state).weights[0] >= 0.7 - 1e-6
+
+
+def test_lagged_mode_uses_previous_weights(problem) -> None:
+    params, targets = problem
+    tx = pareto_weights([0.0, 0.0], lagged=True)
+    state = tx.init(params)
+    _, grads = value_and_objective_grads(two_quadratics, params, targets)
+    updates, new_state = tx.update(grads, state, params)
+    np.testing.assert_allclose(updates["a"], 0.5 * (grads["a"][0] + grads["a"][1]), rtol=1e-6)
+    gram = gram_matrix(grads)
+    np.testing.assert_allclose(
+        new_state.weights, solve_two_objectives(gram, jnp.zeros(2)), rtol=1e-6
+    )
+
+
+def test_vmaps_over_traced_bounds(problem) -> None:
+    params, targets = problem
+    _, grads = value_and_objective_grads(two_quadratics, params, targets)
+
+    def weights_for(bounds):
+        tx = pareto_weights(bounds)
+        return tx.update(grads, tx.init(params))[1].weights
+
+    grid = jnp.array([[0.0, 0.0], [0.9, 0.0], [0.0, 0.9]])
+    weights = jax.vmap(weights_for)(grid)
+    assert weights[1, 0] >= 0.9 - 1e-6 and weights[2, 1] >= 0.9 - 1e-6
+
+
+def test_errors_name_the_field(problem) -> None:
+    params, targets = problem
+    with pytest.raises(ConfigError, match=r"^bounds: .*>= 0"):
+        pareto_weights([-0.1, 0.2])
+    with pytest.raises(ConfigError, match=r"^bounds: .*less than 1"):
+        pareto_weights([0.6, 0.4])
+    _, grads = value_and_objective_grads(two_quadratics, params, targets)
+    tx = pareto_weights([0.1, 0.1, 0.1])
+    with pytest.raises(ConfigError, match=r"^updates: .*size 3"):
+        tx.update(grads, tx.init(params))
+    with pytest.raises(ConfigError, match=r"^opt_state"):
+        pareto_weights_state(optax.sgd(0.1).init(params))
