@@ -174,6 +174,14 @@ def producer_catalogue_sizes(n_items: int, n_producers: int, exponent: float) ->
     return sizes + 1
 
 
+def deal_producers(key: jax.Array, n_items: int, n_producers: int, exponent: float) -> jax.Array:
+    """i32[n_items]: the producer of each slot, Zipf sizes (:func:`producer_catalogue_sizes`) dealt
+    to slots in an order drawn from ``key``."""
+    sizes = producer_catalogue_sizes(n_items, n_producers, exponent)
+    owners = jnp.asarray(np.repeat(np.arange(n_producers), sizes), jnp.int32)
+    return jax.random.permutation(key, owners)
+
+
 def synthetic_world(
     seed: int | jax.Array, config: SyntheticWorldConfig | None = None, **overrides: Any
 ) -> World:
@@ -235,9 +243,9 @@ def _generate(key: jax.Array, config: SyntheticWorldConfig) -> World:
     zipf = config.popularity_scale * (rank + 1.0) ** -config.popularity_exponent
     item_popularity = jnp.where(item_alive, zipf, 0.0)
 
-    sizes = producer_catalogue_sizes(n_items, config.n_producers, config.producer_exponent)
-    owners = jnp.asarray(np.repeat(np.arange(config.n_producers), sizes), jnp.int32)
-    item_producer = jax.random.permutation(k_producer, owners)
+    item_producer = deal_producers(
+        k_producer, n_items, config.n_producers, config.producer_exponent
+    )
 
     return World(
         user_factors=user_factors.astype(jnp.float32),

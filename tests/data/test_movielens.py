@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrec.data.movielens import ML1M_GENRES, ML100K_GENRES, load_ml1m, load_ml100k
-from jaxrec.errors import DataFormatError
+from jaxrec.data.movielens import (
+    ML1M_GENRES,
+    ML100K_GENRES,
+    load_ml1m,
+    load_ml100k,
+    world_from_ratings,
+)
+from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec.models.mf import MFConfig
 
 # Raw ids deliberately not contiguous and not in order, to exercise the renumbering.
 U_USER = "7|24|M|technician|85711\n2|53|F|other|94043\n"
@@ -166,3 +173,32 @@ def test_blank_lines_are_skipped_and_later_lines_keep_their_numbers(tmp_path):
     with pytest.raises(DataFormatError) as info:
         load_ml100k(directory)
     assert info.value.line == 3
+
+
+@pytest.fixture(scope="module")
+def fitted_world_inputs(tmp_path_factory):
+    data = load_ml100k(write_ml100k(tmp_path_factory.mktemp("ml")))
+    config = MFConfig(dim=3, epochs=3, batch_size=4)
+    return data, config
+
+
+def test_world_from_ratings_is_valid_and_counts_popularity(fitted_world_inputs):
+    data, config = fitted_world_inputs
+    world = world_from_ratings(data, dim=3, n_producers=2, seed=5, mf_config=config)
+    world.validate()
+    assert world.user_factors.shape == (2, 3) and world.item_factors.shape == (3, 3)
+    assert world.n_producers == 2 and bool(world.item_alive.all())
+    np.testing.assert_array_equal(
+        world.item_popularity, np.bincount(data.ratings["item"], minlength=3)
+    )
+    assert abs(float(world.item_quality.mean())) < 1e-6
+    np.testing.assert_array_equal(np.sort(np.bincount(world.item_producer)), [1, 2])
+    again = world_from_ratings(data, dim=3, n_producers=2, seed=5, mf_config=config)
+    np.testing.assert_array_equal(world.item_factors, again.item_factors)
+    np.testing.assert_array_equal(world.item_producer, again.item_producer)
+
+
+def test_world_from_ratings_rejects_too_many_producers(fitted_world_inputs):
+    data, config = fitted_world_inputs
+    with pytest.raises(ConfigError, match="n_producers"):
+        world_from_ratings(data, n_producers=4, mf_config=config)
