@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxrec.metrics._safe import divide_or
+
 
 def _sample_weights(labels: jax.Array, weights: jax.Array | None) -> jax.Array:
     if weights is None:
@@ -30,7 +32,7 @@ def _auc_1d(positive: jax.Array, scores: jax.Array, weights: jax.Array) -> jax.A
     neg_tied = cum_neg[up_to] - neg_below
     correct = jnp.sum(pos_w * (neg_below + 0.5 * neg_tied))
     n_pairs = jnp.sum(pos_w) * jnp.sum(neg_w)
-    return jnp.where(n_pairs > 0, correct / jnp.where(n_pairs > 0, n_pairs, 1.0), 0.5)
+    return divide_or(correct, n_pairs, 0.5)
 
 
 def auc(labels: jax.Array, scores: jax.Array, weights: jax.Array | None = None) -> jax.Array:
@@ -89,8 +91,4 @@ def log_loss(
     log_p = jnp.log(jnp.clip(probs, eps, 1.0 - eps))
     log_not_p = jnp.log(jnp.clip(1.0 - probs, eps, 1.0 - eps))
     per_sample = -(labels * log_p + (1.0 - labels) * log_not_p)
-    total_weight = jnp.sum(weights, axis=-1)
-    weighted = jnp.sum(weights * per_sample, axis=-1)
-    return jnp.where(
-        total_weight > 0, weighted / jnp.where(total_weight > 0, total_weight, 1.0), 0.0
-    )
+    return divide_or(jnp.sum(weights * per_sample, axis=-1), jnp.sum(weights, axis=-1), 0.0)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.errors import ConfigError
+from jaxrec.metrics._safe import divide_or
 
 POSITION_WEIGHT_KINDS = ("log", "rbp", "cascade")
 
@@ -62,7 +63,7 @@ def _shares(x: jax.Array) -> jax.Array:
     """Shares along the last axis; an all-zero row becomes uniform shares."""
     total = jnp.sum(x, axis=-1, keepdims=True)
     uniform = jnp.full_like(x, 1.0 / x.shape[-1])
-    return jnp.where(total > 0, x / jnp.where(total > 0, total, 1.0), uniform)
+    return divide_or(x, total, uniform)
 
 
 def gini(x: jax.Array, axis: int = -1) -> jax.Array:
@@ -86,8 +87,7 @@ def gini(x: jax.Array, axis: int = -1) -> jax.Array:
     n = x.shape[-1]
     coef = 2.0 * jnp.arange(1, n + 1, dtype=jnp.float32) - n - 1.0
     total = jnp.sum(x, axis=-1)
-    g = jnp.sum(coef * x, axis=-1) / (n * jnp.where(total > 0, total, 1.0))
-    return jnp.where(total > 0, g, 0.0)
+    return divide_or(jnp.sum(coef * x, axis=-1), n * total, 0.0)
 
 
 def hhi(x: jax.Array, normalized: bool = False, axis: int = -1) -> jax.Array:
@@ -165,7 +165,7 @@ def top_share(x: jax.Array, fraction: float = 0.01, axis: int = -1) -> jax.Array
     k = _count_of_fraction(fraction, n)
     top, _ = jax.lax.top_k(x, k)
     total = jnp.sum(x, axis=-1)
-    return jnp.where(total > 0, jnp.sum(top, axis=-1) / jnp.where(total > 0, total, 1.0), k / n)
+    return divide_or(jnp.sum(top, axis=-1), total, k / n)
 
 
 def bucket_shares(
@@ -221,13 +221,11 @@ def bucket_shares(
     }
     alive_exposure = jnp.where(alive, exposure, 0.0)
     total = jnp.sum(alive_exposure, axis=-1)
-    safe_total = jnp.where(total > 0, total, 1.0)
-    safe_alive = jnp.maximum(n_alive[..., 0], 1.0)
     return {
-        name: jnp.where(
-            total > 0,
-            jnp.sum(jnp.where(mask, alive_exposure, 0.0), axis=-1) / safe_total,
-            jnp.sum(mask, axis=-1) / safe_alive,
+        name: divide_or(
+            jnp.sum(jnp.where(mask, alive_exposure, 0.0), axis=-1),
+            total,
+            jnp.sum(mask, axis=-1) / jnp.maximum(n_alive[..., 0], 1.0),
         )
         for name, mask in masks.items()
     }
@@ -297,8 +295,7 @@ def group_exposure_ratio(
     if per_item:
         head_total = head_total / jnp.maximum(jnp.sum(head_mask, axis=-1), 1)
         tail_total = tail_total / jnp.maximum(jnp.sum(tail_mask, axis=-1), 1)
-    ratio = head_total / jnp.where(tail_total > 0, tail_total, 1.0)
-    return jnp.where(tail_total > 0, ratio, jnp.where(head_total > 0, jnp.inf, 1.0))
+    return divide_or(head_total, tail_total, jnp.where(head_total > 0, jnp.inf, 1.0))
 
 
 def expected_exposure(rankings: jax.Array, n_items: int, weights: jax.Array) -> jax.Array:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.errors import ConfigError
+from jaxrec.metrics._safe import divide_or
 from jaxrec.metrics.exposure import position_weights
 
 
@@ -26,11 +27,6 @@ def _first_k(hits: jax.Array, k: int | None) -> tuple[jax.Array, int]:
     if not 1 <= k <= n_positions:
         raise ConfigError("k", f"must lie in [1, {n_positions}] (the list length), got {k}")
     return hits[..., :k], k
-
-
-def _ratio(num: jax.Array, den: jax.Array) -> jax.Array:
-    """num / den, 0 where den is 0 (no NaN in metric streams)."""
-    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
 
 
 def hits_from_ranking(ranked_items: jax.Array, relevant_mask: jax.Array) -> jax.Array:
@@ -79,7 +75,7 @@ def recall_at_k(hits: jax.Array, n_relevant: jax.Array, k: int | None = None) ->
       f32[...] recall in [0, 1]; 0 for a user with no relevant item.
     """
     hits, _ = _first_k(hits, k)
-    return _ratio(jnp.sum(hits, axis=-1), jnp.asarray(n_relevant, jnp.float32))
+    return divide_or(jnp.sum(hits, axis=-1), jnp.asarray(n_relevant, jnp.float32), 0.0)
 
 
 def f1(precision: jax.Array, recall: jax.Array) -> jax.Array:
@@ -94,7 +90,7 @@ def f1(precision: jax.Array, recall: jax.Array) -> jax.Array:
     """
     precision = jnp.asarray(precision, jnp.float32)
     recall = jnp.asarray(recall, jnp.float32)
-    return _ratio(2.0 * precision * recall, precision + recall)
+    return divide_or(2.0 * precision * recall, precision + recall, 0.0)
 
 
 def ndcg_at_k(hits: jax.Array, n_relevant: jax.Array, k: int | None = None) -> jax.Array:
@@ -118,7 +114,7 @@ def ndcg_at_k(hits: jax.Array, n_relevant: jax.Array, k: int | None = None) -> j
     # ideal_dcg[j] = DCG of a list whose first j positions are all hits.
     ideal_dcg = jnp.concatenate([jnp.zeros(1, jnp.float32), jnp.cumsum(discount)])
     n_ideal = jnp.clip(jnp.asarray(n_relevant, jnp.int32), 0, k)
-    return _ratio(dcg, ideal_dcg[n_ideal])
+    return divide_or(dcg, ideal_dcg[n_ideal], 0.0)
 
 
 def hit_rate_at_k(hits: jax.Array, k: int | None = None) -> jax.Array:
@@ -154,4 +150,4 @@ def popularity_rate(
     """
     is_head = jnp.asarray(recommended_is_head, jnp.float32)
     valid = jnp.ones_like(is_head) if mask is None else jnp.asarray(mask, jnp.float32)
-    return _ratio(jnp.sum(is_head * valid, axis=axis), jnp.sum(valid, axis=axis))
+    return divide_or(jnp.sum(is_head * valid, axis=axis), jnp.sum(valid, axis=axis), 0.0)

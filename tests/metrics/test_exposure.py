@@ -291,3 +291,29 @@ def test_lorenz_curve_area_gives_gini():
     area_under = np.sum((share[1:] + share[:-1]) / 2 * np.diff(population))
     assert 1 - 2 * area_under == pytest.approx(float(gini(x)), abs=1e-5)
     np.testing.assert_allclose(lorenz_curve(np.zeros(4))[1], np.linspace(0, 1, 5))
+
+
+def test_group_and_expected_exposure_metrics_trace_under_jit():
+    rng = np.random.default_rng(4)
+    exposure = rng.poisson(1.0, size=16).astype(np.float32)
+    is_head = rng.random(16) < 0.25
+    rankings = np.stack([rng.permutation(16)[:4] for _ in range(3)]).astype(np.int32)
+    grades = rng.integers(0, 3, size=16).astype(np.float32)
+
+    def compute(exposure, is_head, rankings, grades, gamma):
+        w = position_weights(4, "rbp", gamma)
+        e = expected_exposure(rankings, 16, w)
+        return (
+            long_tail_coverage(exposure, is_head),
+            group_exposure_ratio(exposure, is_head),
+            expected_exposure_loss(e, target_exposure(grades, w)),
+        )
+
+    args = (exposure, is_head, rankings, grades, np.float32(0.5))
+    np.testing.assert_allclose(jax.jit(compute)(*args), compute(*args), rtol=1e-6)
+
+
+def test_gradients_stay_finite_at_zero_exposure():
+    for metric in (gini, hhi, entropy, top_share):
+        grad = jax.grad(lambda x, metric=metric: metric(x))(jnp.zeros(N))
+        assert np.all(np.isfinite(grad)), metric.__name__
