@@ -37,7 +37,10 @@ class MFConfig:
       epochs: passes over the positives.
       batch_size: positives per minibatch (each with ``n_negatives`` sampled negatives).
       learning_rate: Adam step size.
-      l2: weight of the squared norm of the batch's user and item vectors, per positive.
+      l2: weight of the squared norm of the batch's user and item vectors, per positive. The
+        default 1e-2 was chosen on a planted model of ML-100K size (943 x 1682, rank 8, relevance
+        std 1.19, 6.6% density): fitted relevance std 1.02, correlation 0.70 with the truth;
+        1e-3 overfits (std 1.99 on weaker structure), 1e-1 collapses the factors to zero.
       n_negatives: sampled negative items per positive.
       init_scale: std of the initial embeddings.
     """
@@ -46,7 +49,7 @@ class MFConfig:
     epochs: int = 30
     batch_size: int = 1024
     learning_rate: float = 0.02
-    l2: float = 1e-4
+    l2: float = 1e-2
     n_negatives: int = 4
     init_scale: float = 0.1
 
