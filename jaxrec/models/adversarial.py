@@ -55,8 +55,9 @@ class AdversaryConfig:
     Attributes:
       name: label in tables.
       adversarial: False for plain FM.
-      eps: fixed perturbation norm (AdvFM); ignored when ``learn_eps``.
-      learn_eps: AAFM's ``eps_v = softplus(omega_i / beta_v)``.
+      eps: perturbation norm (AdvFM); with ``learn_eps`` a scale on AAFM's strength,
+        ``eps_v = eps * softplus(omega_i / beta_v)`` (``eps = 1`` is the paper's formula).
+      learn_eps: learn the strength per field as AAFM does.
       omega_init: initial ``omega_i`` (all fields).
       normalise: "value" (per feature value) or "dimension" (per embedding dimension, public code).
       adv_weight: weight of the adversarial loss (multiplies the per-sample weights).
@@ -190,7 +191,7 @@ def adversarial_loss(
     ``direction`` f32[n_features, d] is the unit FGSM direction (treated as a constant).
     """
     if adversary.learn_eps:
-        eps = perturbation_scale(params["omega"], tables)[:, None]
+        eps = adversary.eps * perturbation_scale(params["omega"], tables)[:, None]
     else:
         eps = adversary.eps
     delta = eps * jax.lax.stop_gradient(direction)
