@@ -220,7 +220,7 @@ def _read_ratings(
         )
     except (ValueError, pd.errors.ParserError):
         table = None
-    if table is not None:
+    if table is not None and len(table):
         users = table["user"].map(user_index)
         items = table["item"].map(item_index)
         ratings_ok = table["rating"].between(1, 5).all()
@@ -302,6 +302,8 @@ def _parse_side_file(
 ) -> tuple[dict[int, int], list[dict], list[tuple[int, list[str]]]]:
     """Read a user or item file whose first field is the raw id; number ids from 0 in raw order."""
     rows = _split_lines(path, _decode(path, encoding), sep, n_fields, layout)
+    if not rows:
+        raise DataFormatError(path, f"file is empty; expected lines of {layout}")
     numbered_ids = [(number, _to_int(path, number, f"{what} id", f[0])) for number, f in rows]
     index = _raw_id_index(path, numbered_ids, what)
     parsed = [

@@ -133,6 +133,8 @@ def test_missing_file_names_it_and_says_where_to_get_it(tmp_path, loader, writer
         ("u.user", U_USER + "2|30|M|writer|1\n", 3, "duplicate user id 2"),
         ("u.item", u_item_text() + "12|x|\n", 4, "expected 24 fields"),
         ("u.item", "x".encode("utf-16"), 1, "NUL bytes"),
+        ("u.user", "", None, "file is empty"),
+        ("u.data", "\n", None, "file is empty"),
     ],
 )
 def test_ml100k_bad_files_name_file_and_line(tmp_path, name, content, line, message):
