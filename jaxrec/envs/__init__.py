@@ -1,1 +1,27 @@
-"""jaxrec.envs."""
+"""jaxrec.envs: the simulated platform as a functional constrained MDP, its wrappers and rollouts."""
+
+from jaxrec.envs.platform import (
+    CHOICE_INDEPENDENT,
+    CHOICE_MULTINOMIAL,
+    EnvParams,
+    EnvState,
+    Noise,
+    Observation,
+    PlatformEnv,
+)
+from jaxrec.envs.rollout import METRIC_NAMES, init_carry, make_rollout, run_chunked, step_metrics
+
+__all__ = [
+    "CHOICE_INDEPENDENT",
+    "CHOICE_MULTINOMIAL",
+    "METRIC_NAMES",
+    "EnvParams",
+    "EnvState",
+    "Noise",
+    "Observation",
+    "PlatformEnv",
+    "init_carry",
+    "make_rollout",
+    "run_chunked",
+    "step_metrics",
+]

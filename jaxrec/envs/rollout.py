@@ -1,0 +1,138 @@
+"""Rollouts: a policy acting in a world for T steps as one ``lax.scan``, with per-step metrics.
+
+Per-step metrics are world-level scalars, so a rollout's memory is flat in the horizon apart from
+T scalars per metric; long horizons run as a Python loop over compiled chunks
+(:func:`run_chunked`) that carries the state and streams the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
+from jaxrec.metrics.exposure import gini, top_share
+
+METRIC_NAMES = (
+    "reward",
+    "cost",
+    "clicks",
+    "exposure_gini",
+    "popularity_gini",
+    "head_share",
+    "top1_share",
+    "active_users",
+    "active_producers",
+    "alive_items",
+    "churned_users",
+)
+
+
+def step_metrics(
+    state: EnvState,
+    reward: jax.Array,
+    cost: jax.Array,
+    terminated: jax.Array,
+    info: dict[str, jax.Array],
+) -> dict[str, jax.Array]:
+    """World-level metrics of one step (f32 scalars), computed from the state after the step.
+
+    - reward / cost: mean clicks and mean cost per user served this step;
+    - clicks: total clicks of the step;
+    - exposure_gini: Gini of recent (decayed, position-weighted) exposure over all item slots;
+    - popularity_gini: Gini of popularity (decayed click counts);
+    - head_share: share of this step's position-weighted exposure that went to head-group items;
+    - top1_share: share of recent exposure held by the top 1% of items;
+    - active_users, active_producers, alive_items: counts after the step;
+    - churned_users: users who left this step.
+    """
+    served = info["served"]
+    n_served = jnp.maximum(served.sum(), 1)
+    exposure = info["exposure"]
+    total_exposure = exposure.sum()
+    head_exposure = jnp.where(info["head_in_slate"], exposure, 0.0).sum()
+    recent = jnp.where(state.item_alive, state.item_exposure_recent, 0.0)
+    return {
+        "reward": jnp.where(served, reward, 0.0).sum() / n_served,
+        "cost": jnp.where(served, cost, 0.0).sum() / n_served,
+        "clicks": reward.sum(),
+        "exposure_gini": gini(recent),
+        "popularity_gini": gini(state.item_popularity),
+        "head_share": head_exposure / jnp.maximum(total_exposure, 1e-12),
+        "top1_share": top_share(recent, 0.01),
+        "active_users": state.user_active.sum().astype(jnp.float32),
+        "active_producers": state.producer_active.sum().astype(jnp.float32),
+        "alive_items": state.item_alive.sum().astype(jnp.float32),
+        "churned_users": terminated.sum().astype(jnp.float32),
+    }
+
+
+Carry = tuple[Observation, EnvState, jax.Array]
+
+
+def make_rollout(
+    env: PlatformEnv,
+    policy: Any,
+    n_steps: int,
+    metrics_fn: Callable[..., dict[str, jax.Array]] = step_metrics,
+) -> Callable[[Carry, EnvParams, Any], tuple[Carry, dict[str, jax.Array]]]:
+    """Build ``rollout(carry, env_params, policy_params) -> (carry, metrics)``.
+
+    ``carry = (obs, state, key)``; ``metrics`` maps each name to f32[n_steps]. The function is pure
+    and un-jitted: wrap it in ``jax.jit`` (and ``jax.vmap`` over worlds) as needed.
+    """
+
+    def rollout(carry: Carry, env_params: EnvParams, policy_params: Any):
+        def one_step(carry: Carry, _):
+            obs, state, key = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            slate = policy.act(act_key, obs, state, env_params, policy_params)
+            obs, state, reward, cost, terminated, _, info = env.step(
+                step_key, state, slate, env_params
+            )
+            return (obs, state, key), metrics_fn(state, reward, cost, terminated, info)
+
+        return jax.lax.scan(one_step, carry, None, length=n_steps)
+
+    return rollout
+
+
+def init_carry(env: PlatformEnv, key: jax.Array, env_params: EnvParams) -> Carry:
+    """Reset a world and pair it with the key its rollout will consume."""
+    reset_key, run_key = jax.random.split(key)
+    obs, state = env.reset(reset_key, env_params)
+    return obs, state, run_key
+
+
+def run_chunked(
+    env: PlatformEnv,
+    policy: Any,
+    keys: jax.Array,
+    env_params: EnvParams,
+    policy_params: Any,
+    n_steps: int,
+    chunk: int = 100,
+) -> Iterator[tuple[int, dict[str, jax.Array], Carry]]:
+    """Run a batch of worlds for ``n_steps`` as compiled chunks, yielding after each chunk.
+
+    ``keys`` is a batch of W keys (one world each); ``env_params`` and ``policy_params`` are shared
+    by all worlds. Yields ``(steps_done, metrics, carry)`` where ``metrics`` maps names to
+    f32[W, steps_in_chunk]. Only the final chunk may be shorter, so at most two programs compile.
+    """
+    init = jax.jit(jax.vmap(lambda k: init_carry(env, k, env_params)))
+    carry = init(keys)
+    programs: dict[int, Callable] = {}
+    done = 0
+    while done < n_steps:
+        length = min(chunk, n_steps - done)
+        if length not in programs:
+            rollout = make_rollout(env, policy, length)
+            programs[length] = jax.jit(
+                jax.vmap(rollout, in_axes=(0, None, None)), donate_argnums=(0,)
+            )
+        carry, metrics = programs[length](carry, env_params, policy_params)
+        done += length
+        yield done, metrics, carry
