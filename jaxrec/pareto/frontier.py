@@ -104,31 +104,37 @@ def least_misery(points: np.ndarray | jax.Array, candidates: np.ndarray | None =
 
 
 def adaptive_bound_grid(
-    unconstrained_weights: np.ndarray, points_per_objective: int, upper: float = 0.95
+    unconstrained_weights: np.ndarray, num_settings: int, upper: float = 0.99
 ) -> np.ndarray:
-    """Bound settings f32[1 + K * n, K] that actually move the weights.
+    """Bound settings f32[num_settings, K] that actually move the weights.
 
     A bound ``c_i`` below the weight PE-LTR picks unconstrained (``w0_i``) never binds, so a
-    uniform grid wastes runs. This grid holds the unconstrained setting (all zeros) and, for each
-    objective i, ``n`` values of ``c_i`` spaced evenly in ``(w0_i, upper]`` with the other bounds
-    at zero: each ray pushes the solution from the unconstrained point toward objective i.
+    uniform grid wastes runs. This grid holds the unconstrained setting (all zeros) and, on each
+    objective's ray, values of ``c_i`` spaced evenly in ``(w0_i, upper]`` with the other bounds at
+    zero: each ray pushes the solution from the unconstrained point toward objective i. The
+    ``num_settings - 1`` bounded settings are shared between the rays in proportion to their
+    length ``upper - w0_i`` (at least one each), so no run is spent where nothing changes.
 
     Args:
       unconstrained_weights: f32[K], the weights an unconstrained run settles on (e.g. their mean
-        over a short probe run).
-      points_per_objective: n, bound values per objective.
-      upper: the largest bound, < 1.
+        over the second half of a probe run).
+      num_settings: total number of rows, >= K + 1.
+      upper: the largest bound, in (0, 1).
     """
-    w0 = np.asarray(unconstrained_weights, np.float64)
+    w0 = np.clip(np.asarray(unconstrained_weights, np.float64), 0.0, upper)
+    k = w0.shape[0]
     if not 0.0 < upper < 1.0:
         raise ConfigError("upper", f"must lie in (0, 1), got {upper}")
-    if points_per_objective < 1:
-        raise ConfigError("points_per_objective", f"must be >= 1, got {points_per_objective}")
-    k = w0.shape[0]
+    if num_settings < k + 1:
+        raise ConfigError("num_settings", f"must be >= {k + 1} (K + 1), got {num_settings}")
+    room = np.maximum(upper - w0, 1e-6)
+    counts = 1 + np.floor((num_settings - 1 - k) * room / room.sum()).astype(int)
+    # Hand the places lost to rounding to the longest rays.
+    for objective in np.argsort(-room)[: num_settings - 1 - counts.sum()]:
+        counts[objective] += 1
     rows = [np.zeros(k)]
     for objective in range(k):
-        start = min(max(w0[objective], 0.0), upper)
-        for value in np.linspace(start, upper, points_per_objective + 1)[1:]:
+        for value in np.linspace(w0[objective], upper, counts[objective] + 1)[1:]:
             row = np.zeros(k)
             row[objective] = value
             rows.append(row)

@@ -107,14 +107,20 @@ def test_least_misery_picks_the_balanced_point() -> None:
 
 
 def test_adaptive_grid_only_binds_above_the_unconstrained_weights() -> None:
-    grid = adaptive_bound_grid(np.array([0.3, 0.7]), points_per_objective=4, upper=0.9)
+    grid = adaptive_bound_grid(np.array([0.3, 0.7]), num_settings=9, upper=0.9)
     assert grid.shape == (9, 2)
     np.testing.assert_array_equal(grid[0], 0.0)
-    first_ray, second_ray = grid[1:5], grid[5:]
+    first_ray = grid[1:][grid[1:, 0] > 0]
+    second_ray = grid[1:][grid[1:, 1] > 0]
+    assert len(first_ray) + len(second_ray) == 8
+    assert len(first_ray) == 6 and len(second_ray) == 2  # rays 0.6 and 0.2 long
     assert np.all(first_ray[:, 0] > 0.3) and np.all(first_ray[:, 1] == 0)
     assert np.all(second_ray[:, 1] > 0.7) and np.all(second_ray[:, 0] == 0)
     assert grid.max() == pytest.approx(0.9)
     assert np.all(grid.sum(axis=1) < 1)
+    assert len(adaptive_bound_grid(np.array([0.2, 0.3, 0.5]), num_settings=16)) == 16
+    with pytest.raises(ConfigError, match=r"^num_settings"):
+        adaptive_bound_grid(np.array([0.5, 0.5]), num_settings=2)
 
 
 def test_fixed_weight_grid_lies_on_the_simplex() -> None:
