@@ -1,5 +1,15 @@
 """Supervised scorers: factorization machines (FM, AdvFM, AAFM, D-AAFM) and matrix factorization."""
 
+from jaxrec.models import mf
+from jaxrec.models.adversarial import (
+    AdversaryConfig,
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    model_config,
+    perturbed_auc,
+    train,
+)
 from jaxrec.models.fm import (
     FM,
     bce_with_logits,
@@ -8,4 +18,18 @@ from jaxrec.models.fm import (
     init_fm_params,
 )
 
-__all__ = ["FM", "bce_with_logits", "fm_logits", "fm_logits_from_embeddings", "init_fm_params"]
+__all__ = [
+    "FM",
+    "AdversaryConfig",
+    "TrainConfig",
+    "TrainResult",
+    "bce_with_logits",
+    "evaluate",
+    "fm_logits",
+    "fm_logits_from_embeddings",
+    "init_fm_params",
+    "mf",
+    "model_config",
+    "perturbed_auc",
+    "train",
+]
