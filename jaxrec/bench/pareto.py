@@ -1,0 +1,161 @@
+"""PE-LTR overhead per FM training step (weights solve + combine) and a 16x3 frontier as one program."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxrec.bench import block, device_info, time_compiled
+from jaxrec.models.fm import bce_with_logits, fm_logits, init_fm_params
+from jaxrec.pareto.solvers import get_solver
+from jaxrec.pareto.transform import (
+    combine_gradients,
+    gram_matrix,
+    pareto_weights,
+    value_and_objective_grads,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", type=int, default=100_000, help="FM table rows")
+    parser.add_argument("--dim", type=int, default=16, help="FM embedding dimension")
+    parser.add_argument("--fields", type=int, default=4, help="fields per sample")
+    parser.add_argument("--batch", type=int, default=4096, help="impressions per step")
+    parser.add_argument("--steps", type=int, default=50, help="steps per timed call (one scan)")
+    parser.add_argument("--objectives", type=int, default=2, help="K objectives")
+    parser.add_argument("--solver", default="auto")
+    parser.add_argument("--frontier-settings", type=int, default=16)
+    parser.add_argument("--frontier-seeds", type=int, default=3)
+    parser.add_argument("--frontier-steps", type=int, default=600)
+    parser.add_argument("--skip-frontier", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+
+
+def _losses(params: dict, batch: dict) -> jax.Array:
+    """K BCE losses of one FM score on K label columns; f32[K]."""
+    logits = fm_logits(params, batch["ids"])
+    return jnp.mean(bce_with_logits(logits[None, :], batch["labels"]), axis=-1)
+
+
+def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
+    k = args.objectives
+    key = jax.random.key(0)
+    params = init_fm_params(key, args.features, args.dim, args.fields)
+    ids_key, label_key = jax.random.split(jax.random.key(1))
+    batches = {
+        "ids": jax.random.randint(ids_key, (args.steps, args.batch, args.fields), 0, args.features),
+        "labels": (jax.random.uniform(label_key, (args.steps, k, args.batch)) < 0.3).astype(
+            jnp.float32
+        ),
+    }
+    fixed_weights = jnp.full((k,), 1.0 / k)
+    adam = optax.adam(1e-3)
+    pareto_chain = optax.chain(pareto_weights(np.zeros(k), solver=args.solver), optax.adam(1e-3))
+
+    def scan_steps(step_fn, tx):
+        def run(params):
+            def body(carry, batch):
+                params, state = carry
+                updates, state = step_fn(params, state, batch, tx)
+                return (optax.apply_updates(params, updates), state), None
+
+            return jax.lax.scan(body, (params, tx.init(params)), batches)[0][0]
+
+        return jax.jit(run)
+
+    def plain(params, state, batch, tx):
+        grads = jax.grad(lambda p: fixed_weights @ _losses(p, batch))(params)
+        return tx.update(grads, state, params)
+
+    def per_objective_fixed(params, state, batch, tx):
+        _, grads = value_and_objective_grads(_losses, params, batch)
+        return tx.update(combine_gradients(grads, fixed_weights), state, params)
+
+    def pareto(params, state, batch, tx):
+        _, grads = value_and_objective_grads(_losses, params, batch)
+        return tx.update(grads, state, params)
+
+    timings = {}
+    for name, step_fn, tx in (
+        ("plain_step", plain, adam),
+        ("per_objective_grads_step", per_objective_fixed, adam),
+        ("pareto_step", pareto, pareto_chain),
+    ):
+        fn = scan_steps(step_fn, tx)
+        first, best = time_compiled(lambda fn=fn: fn(params), args.repeats)
+        timings[name] = {"compile_s": first - best, "per_step_s": best / args.steps}
+
+    # The solve + combine alone, on one step's per-objective gradients.
+    grads = jax.jit(
+        lambda p: value_and_objective_grads(_losses, p, jax.tree.map(lambda x: x[0], batches))[1]
+    )(params)
+    solve = get_solver(args.solver, k)
+
+    @jax.jit
+    def solve_and_combine(grads):
+        weights = solve(gram_matrix(grads), jnp.zeros(k))
+        return combine_gradients(grads, weights)
+
+    _, solve_s = time_compiled(lambda: solve_and_combine(grads), args.repeats * 10)
+    plain_s = timings["plain_step"]["per_step_s"]
+    per_objective_s = timings["per_objective_grads_step"]["per_step_s"]
+    return {
+        **timings,
+        "solve_combine_s": solve_s,
+        "solve_combine_overhead_vs_plain": solve_s / plain_s,
+        "pareto_minus_per_objective_overhead_vs_plain": (
+            timings["pareto_step"]["per_step_s"] - per_objective_s
+        )
+        / plain_s,
+        "pareto_overhead_vs_plain_total": timings["pareto_step"]["per_step_s"] / plain_s - 1.0,
+    }
+
+
+def _frontier_timing(args: argparse.Namespace) -> dict[str, Any]:
+    from jaxrec.data.ecommerce import synthetic_ecommerce
+    from jaxrec.pareto.ecommerce import TrainConfig, log_arrays, make_train_fn
+
+    data = synthetic_ecommerce(n_lists=20000)
+    config = TrainConfig(steps=args.frontier_steps)
+    run = make_train_fn(data, ("ctr", "gmv"), config, "pareto")
+    bounds = jnp.asarray(
+        np.stack(
+            [np.linspace(0, 0.95, args.frontier_settings), np.zeros(args.frontier_settings)], 1
+        ),
+        jnp.float32,
+    )
+    seeds = jnp.arange(args.frontier_seeds)
+    train, test = log_arrays(data.train), log_arrays(data.test)
+    start = time.perf_counter()
+    compiled = run.lower(bounds, seeds, train, test).compile()
+    compile_s = time.perf_counter() - start
+    _, run_s = time_compiled(lambda: compiled(bounds, seeds, train, test), 1)
+    runs = args.frontier_settings * args.frontier_seeds
+    return {
+        "settings": args.frontier_settings,
+        "seeds": args.frontier_seeds,
+        "steps": args.frontier_steps,
+        "programs": 1,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "run_steps_per_s": runs * args.frontier_steps / run_s,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "benchmark": "pareto",
+        "config": {k: v for k, v in vars(args).items() if k not in ("func",)},
+        "device": device_info(),
+        "step": _step_timings(args),
+    }
+    if not args.skip_frontier:
+        record["frontier"] = _frontier_timing(args)
+    block(jnp.zeros(()))
+    return record
