@@ -531,7 +531,7 @@ class PlatformEnv:
             params.head_fraction,
             params.relabel_hysteresis,
         )
-        is_head = jnp.where(relabel, relabelled, state.item_is_head & alive)
+        is_head = jnp.where(relabel, relabelled, state.item_is_head & alive & ~arrive_item)
         label_history = jnp.where(
             relabel,
             jnp.concatenate([state.label_history[1:], is_head[None]], axis=0),
