@@ -48,3 +48,45 @@ def test_bench_fm_record_has_the_sizes_and_timings():
 def test_fm_command_rejects_non_positive_counts(tmp_path, flag, capsys):
     assert main(["fm", flag, "0", "--out", str(tmp_path)]) == 2
     assert flag.lstrip("-") in capsys.readouterr().err
+
+
+def write_ml100k_like(directory, n_users=30, n_items=40, seed=0):
+    """Random ratings in the official ML-100K file formats (u.user, u.item, u.data)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    users = [f"{u + 1}|{rng.integers(10, 70)}|{'MF'[u % 2]}|{['writer', 'other', 'student'][u % 3]}|"
+             f"{rng.integers(10000, 99999)}" for u in range(n_users)]  # fmt: skip
+    items = []
+    for i in range(n_items):
+        flags = ["0"] * 19
+        flags[int(rng.integers(0, 19))] = "1"
+        items.append(
+            f"{i + 1}|Movie {i} ({1950 + i})|01-Jan-{1950 + i}||http://x|" + "|".join(flags)
+        )
+    rows = [f"{u + 1}\t{i + 1}\t{rng.integers(1, 6)}\t{rng.integers(8 * 10**8, 9 * 10**8)}"
+            for u in range(n_users) for i in rng.choice(n_items, 15, replace=False)]  # fmt: skip
+    for name, lines in (("u.user", users), ("u.item", items), ("u.data", rows)):
+        (directory / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return directory
+
+
+def test_fm_command_on_ml100k_format_files(tmp_path):
+    data_dir = write_ml100k_like(tmp_path / "ml-100k")
+    out = tmp_path / "run"
+    code = main(["fm", "--model", "fm", "--data", "ml-100k", "--data-dir", str(data_dir),
+                 "--setting", "user", "--epochs", "2", "--seeds", "1", "--dim", "8",
+                 "--batch-size", "32", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"] == "ml-100k-user"
+    assert results["sizes"]["fields"] == [
+        "user",
+        "item",
+        "gender",
+        "age",
+        "occupation",
+        "zip_prefix",
+    ]
+    assert results["sizes"]["test"] == 2 * 30  # one positive + one negative per user
