@@ -282,3 +282,34 @@ def reference_step(
     )
     truncated = np.where(s["user_active"], step_next >= int(p["max_steps"]), False)
     return out, reward, cost, terminated, truncated
+
+
+def reference_greedy_slates(state: Any, params: Any, slate_size: int, mask_history: bool = True):
+    """The relevance-greedy oracle's slates, one user at a time: i32[U, K].
+
+    Scores every live item by its click logit and keeps the ``slate_size`` best that the user has
+    not clicked recently (ties to the lower item index, as ``lax.top_k``).
+    """
+    s = _numpy_tree(state)
+    p = {name: np.array(value) for name, value in vars(params).items() if name != "world"}
+    n_items = s["item_alive"].shape[0]
+    live = s["item_alive"]
+    log_pop = np.log1p(s["item_popularity"].astype(np.float64))
+    mean_log_pop = log_pop[live].sum() / max(int(live.sum()), 1)
+    offset = (
+        p["quality_weight"] * (s["item_quality"] + s["item_attractiveness"])
+        + p["popularity_beta"] * (log_pop - mean_log_pop)
+        - p["ageing_weight"] * (s["item_age"] / p["age_tau"]) ** p["age_shape"]
+        + p["click_bias"]
+    )
+    slates = np.zeros((s["user_factors"].shape[0], slate_size), np.int32)
+    for u in range(s["user_factors"].shape[0]):
+        scores = p["relevance_weight"] * (s["item_factors"] @ s["user_factors"][u]) + offset
+        allowed = live.copy()
+        if mask_history:
+            for item in s["user_history"][u]:
+                if 0 <= item < n_items:
+                    allowed[item] = False
+        scores = np.where(allowed, scores, -np.inf)
+        slates[u] = np.argsort(-scores, kind="stable")[:slate_size]
+    return slates

@@ -1,0 +1,79 @@
+"""``jaxrec demo``: the Matthew effect on the built-in synthetic world, four policies side by side."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEMO_POLICIES = ("random", "most_popular", "greedy", "static_rerank")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the demo simulation (synthetic world, four policies)",
+        description="Simulate random, most-popular, relevance-greedy and a static group-exposure "
+        "re-ranker over parallel synthetic worlds; print a comparison table and write results and "
+        "plots.",
+    )
+    parser.add_argument(
+        "--out", default="jaxrec-demo", help="output directory (default ./jaxrec-demo)"
+    )
+    parser.add_argument("--worlds", type=int, default=4)
+    parser.add_argument("--users", type=int, default=512)
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxrec.data import synthetic_world
+    from jaxrec.envs.experiment import format_summary, run_policies, summarize
+    from jaxrec.envs.platform import PlatformEnv
+    from jaxrec.errors import ConfigError
+    from jaxrec.io import write_json, write_parquet
+    from jaxrec.plots import plot_lorenz, plot_metric_over_time
+
+    for name in ("worlds", "users", "items", "steps"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name}", f"must be >= 1, got {getattr(args, name)}")
+    world = synthetic_world(args.seed, n_users=args.users, n_items=args.items)
+    env = PlatformEnv(n_users=args.users, slate_size=10)
+    params = env.default_params(world)
+    print(
+        f"jaxrec demo: {args.worlds} worlds x {args.users} users x {args.items} items, "
+        f"slate 10, {args.steps} steps, on {jax.devices()[0].platform}"
+    )
+    frame, finals = run_policies(
+        env,
+        params,
+        DEMO_POLICIES,
+        n_worlds=args.worlds,
+        n_steps=args.steps,
+        seed=args.seed,
+        chunk=50,
+        progress=not args.no_progress,
+    )
+    out = Path(args.out)
+    write_parquet(out / "metrics.parquet", frame)
+    summary = summarize(frame)
+    write_json(out / "summary.json", summary.to_dict(orient="records"))
+    plot_metric_over_time(frame, "exposure_gini", out / "exposure_gini.png", ylabel="exposure Gini")
+    plot_metric_over_time(frame, "head_share", out / "head_share.png", ylabel="head-group share")
+    plot_lorenz(finals, out / "lorenz.png")
+    print()
+    print(format_summary(summary))
+    gini = frame.groupby(["policy", "step"])["exposure_gini"].mean()
+    first, last = gini["most_popular"].iloc[0], gini["most_popular"].iloc[-1]
+    print(
+        f"\nMatthew effect: under most_popular the exposure Gini went {first:.3f} -> {last:.3f}; "
+        f"under random it ended at {gini['random'].iloc[-1]:.3f}."
+    )
+    print(
+        f"wrote {out}/metrics.parquet, summary.json, exposure_gini.png, head_share.png, lorenz.png"
+    )
+    return 0

@@ -1,0 +1,55 @@
+"""Figures for simulation results (matplotlib, Agg backend, written atomically as PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jaxrec.io import save_figure
+from jaxrec.metrics.exposure import lorenz_curve
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metric_over_time(
+    frame: pd.DataFrame, metric: str, path: str | Path, group: str = "policy", ylabel: str = ""
+) -> Path:
+    """Mean over worlds of ``metric`` against step, one line per ``group``, with a min-max band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, part in frame.groupby(group, sort=False):
+        by_step = part.groupby("step")[metric]
+        mean, low, high = by_step.mean(), by_step.min(), by_step.max()
+        ax.plot(mean.index, mean.values, label=str(name))
+        ax.fill_between(mean.index, low.values, high.values, alpha=0.15)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel or metric)
+    ax.grid(alpha=0.3)
+    ax.legend(title=group)
+    return save_figure(path, fig)
+
+
+def plot_lorenz(finals: dict[str, dict[str, np.ndarray]], path: str | Path) -> Path:
+    """Lorenz curves of final cumulative item exposure (live items of world 0), per policy."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="equal exposure")
+    for name, final in finals.items():
+        exposure = final["item_exposure"][0][final["item_alive"][0]]
+        x, y = lorenz_curve(exposure)
+        ax.plot(x, y, label=name)
+    ax.set_xlabel("share of items (least exposed first)")
+    ax.set_ylabel("share of exposure")
+    ax.set_title("Lorenz curve of final exposure")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(path, fig)
