@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(1)
 
     results, summary = ex.compare_models(dataset, names, config, seeds, overrides, progress)
+    bar.total = bar.n  # early stopping ends runs before --epochs
     bar.close()
     payload = {
         "data": dataset.name,

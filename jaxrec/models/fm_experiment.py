@@ -46,7 +46,7 @@ def compare_models(
     ``overrides`` are :class:`~jaxrec.models.adversarial.AdversaryConfig` fields applied to the
     adversarial models (e.g. ``{"reweight_t": 100.0}``). Returns the training results and, per model,
     ``{metric: {"mean", "std"}}`` for AUC, log loss, EFGD, STD and ``bucket_auc`` (rarest first),
-    plus ``best_epoch`` per seed.
+    plus ``best_epoch`` per seed and, for AAFM/D-AAFM, the learned ``omega`` per field.
     """
     results, summary = {}, {}
     for name in names:
@@ -59,6 +59,8 @@ def compare_models(
         results[name] = result
         summary[name] = {key: mean_std(metrics[key]) for key in (*SCALAR_METRICS, "bucket_auc")}
         summary[name]["best_epoch"] = result.best_epoch.tolist()
+        if "omega" in result.params:
+            summary[name]["omega"] = mean_std(result.params["omega"])
     return results, summary
 
 
