@@ -34,16 +34,18 @@ def run(args: argparse.Namespace) -> dict:
     policy = GreedyPolicy(env)
     rollout = make_rollout(env, policy, args.steps)
     keys = jax.random.split(jax.random.key(0), args.worlds)
-    init = jax.jit(jax.vmap(lambda k: init_carry(env, k, params)))
-    run_worlds = jax.jit(jax.vmap(lambda c: rollout(c, params, policy.init_params())))
-    carry = block(init(keys))
+    # params are arguments, not closed-over constants, so XLA does not constant-fold the world
+    init = jax.jit(jax.vmap(lambda k, p: init_carry(env, k, p), in_axes=(0, None)))
+    run_worlds = jax.jit(jax.vmap(rollout, in_axes=(0, None, None)))
+    policy_params = policy.init_params()
+    carry = block(init(keys, params))
     start = time.perf_counter()
-    carry, _ = block(run_worlds(carry))
+    carry, _ = block(run_worlds(carry, params, policy_params))
     compile_s = time.perf_counter() - start
     best = float("inf")
     for _ in range(args.repeats):
         start = time.perf_counter()
-        carry, _ = block(run_worlds(carry))
+        carry, _ = block(run_worlds(carry, params, policy_params))
         best = min(best, time.perf_counter() - start)
     user_steps = args.worlds * args.users * args.steps
     record = {

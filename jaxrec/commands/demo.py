@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("worlds", "users", "items", "steps"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name}", f"must be >= 1, got {getattr(args, name)}")
-    world = synthetic_world(args.seed, n_users=args.users, n_items=args.items)
+    world = synthetic_world(
+        args.seed, n_users=args.users, n_items=args.items, n_producers=min(64, args.items)
+    )
     env = PlatformEnv(n_users=args.users, slate_size=10)
     params = env.default_params(world)
     print(

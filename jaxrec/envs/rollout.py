@@ -122,8 +122,9 @@ def run_chunked(
     by all worlds. Yields ``(steps_done, metrics, carry)`` where ``metrics`` maps names to
     f32[W, steps_in_chunk]. Only the final chunk may be shorter, so at most two programs compile.
     """
-    init = jax.jit(jax.vmap(lambda k: init_carry(env, k, env_params)))
-    carry = init(keys)
+    # params are arguments, not closed-over constants, so XLA does not constant-fold the world
+    init = jax.jit(jax.vmap(lambda k, p: init_carry(env, k, p), in_axes=(0, None)))
+    carry = init(keys, env_params)
     programs: dict[int, Callable] = {}
     done = 0
     while done < n_steps:
