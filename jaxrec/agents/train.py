@@ -1,0 +1,394 @@
+"""Training FCPO (CPO) and PPO-Lagrangian agents on the FCPO protocol env as one compiled program.
+
+PureJaxRL shape (Lu et al. 2022, "Discovered Policy Optimisation"): ``make_train(config, env,
+env_params)`` returns ``train(key)``, a pure function whose every iteration (rollout of all users for
+one episode, GAE for reward and cost, the policy update, critic fits) is inside a single ``lax.scan``.
+``jax.jit(jax.vmap(train))(keys, limits)`` trains many seeds (and cost limits, a traced argument)
+as one program.
+
+Scales (REFERENCE.md §1): ``J_C`` is the mean episode cost over users and the limit ``d`` is per
+episode. The cost surrogate ``mean(ratio * A_C)`` is per step, so CPO's constraint value is put on the
+same per-step scale, ``c = (J_C - d) / episode_len``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrec.agents.cpo import cpo_update
+from jaxrec.agents.gae import center, gae, standardize
+from jaxrec.agents.networks import (
+    Critic,
+    GaussianPolicy,
+    gaussian_kl,
+    gaussian_log_prob,
+    items_for_actions,
+)
+from jaxrec.agents.ppo_lagrangian import (
+    PPOBatch,
+    lagrangian_advantage,
+    ppo_update,
+    update_multiplier,
+)
+from jaxrec.envs.fcpo import FCPOEnv, FCPOParams
+from jaxrec.errors import ConfigError
+
+ALGORITHMS = ("cpo", "ppo-lag")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`make_train`.
+
+    Attributes:
+      algorithm: ``"cpo"`` or ``"ppo-lag"``.
+      iterations: policy updates (one episode of every user each).
+      cost_limit: ``d``, allowed mean episode cost (``inf``: unconstrained).
+      gamma, gae_lambda: discount and GAE lambda for both reward and cost.
+      hidden: widths of the policy's and critics' hidden layers.
+      init_log_std: initial log-std of the Gaussian action.
+      delta, damping, cg_iterations, backtrack, max_backtracks: CPO (:mod:`jaxrec.agents.cpo`).
+      critic_lr, critic_steps: Adam step size and full-batch steps per iteration for each critic.
+      ppo_lr, ppo_epochs, ppo_minibatches, clip_eps, multiplier_lr: PPO-Lagrangian.
+    """
+
+    algorithm: str = "cpo"
+    iterations: int = 100
+    cost_limit: float = float("inf")
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    hidden: tuple[int, ...] = (64, 64)
+    init_log_std: float = 0.0
+    delta: float = 0.01
+    damping: float = 0.1
+    cg_iterations: int = 10
+    backtrack: float = 0.8
+    max_backtracks: int = 10
+    critic_lr: float = 1e-2
+    critic_steps: int = 20
+    ppo_lr: float = 3e-3
+    ppo_epochs: int = 4
+    ppo_minibatches: int = 4
+    clip_eps: float = 0.2
+    multiplier_lr: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError("algorithm", f"must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        for name in (
+            "iterations",
+            "cg_iterations",
+            "max_backtracks",
+            "critic_steps",
+            "ppo_epochs",
+            "ppo_minibatches",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if not self.cost_limit >= 0:
+            raise ConfigError("cost_limit", f"must be >= 0, got {self.cost_limit}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(name, f"must be in [0, 1], got {getattr(self, name)}")
+        for name in ("delta", "critic_lr", "ppo_lr", "clip_eps"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"must be > 0, got {getattr(self, name)}")
+        if not 0 < self.backtrack < 1:
+            raise ConfigError("backtrack", f"must be in (0, 1), got {self.backtrack}")
+
+
+class RunnerState(NamedTuple):
+    """Everything one seed carries from iteration to iteration."""
+
+    policy: Any
+    reward_critic: Any
+    cost_critic: Any
+    critic_opt: Any
+    policy_opt: Any  # PPO's Adam state (empty for CPO)
+    multiplier: jax.Array  # PPO-Lagrangian's l (unused by CPO)
+    key: jax.Array
+
+
+class Trajectory(NamedTuple):
+    """One episode of every user, time-major: leaves f[T, U, ...]."""
+
+    history: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    reward: jax.Array
+    cost: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_history: jax.Array
+
+
+# Per-iteration metrics, each f32/i32[iterations] (per seed).
+METRIC_NAMES = (
+    "episode_return",
+    "episode_cost",
+    "kl",
+    "case",
+    "n_backtracks",
+    "accepted",
+    "multiplier",
+)
+
+
+def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
+    """Build ``train(key, cost_limit=config.cost_limit) -> (RunnerState, metrics)``.
+
+    ``cost_limit`` (a scalar, ``inf`` for unconstrained) is traced, so one compiled program serves
+    every limit and ``vmap`` sweeps limits. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations. CPO leaves
+    ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the update.
+    """
+    policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
+    critic_net = Critic(config.hidden)
+    critic_opt = optax.adam(config.critic_lr)
+    policy_opt = optax.adam(config.ppo_lr)
+    horizon = env.episode_len
+    time_fraction = jnp.arange(horizon, dtype=jnp.float32)[:, None] / horizon
+    next_time_fraction = time_fraction + 1.0 / horizon
+
+    def init(key: jax.Array) -> RunnerState:
+        k_pi, k_r, k_c, key = jax.random.split(key, 4)
+        history = jnp.zeros((1, env.history_len, env.dim))
+        policy = policy_net.init(k_pi, history)
+        critics = [critic_net.init(k, history, jnp.zeros(1)) for k in (k_r, k_c)]
+        return RunnerState(
+            policy=policy,
+            reward_critic=critics[0],
+            cost_critic=critics[1],
+            critic_opt=critic_opt.init((critics[0], critics[1])),
+            policy_opt=policy_opt.init(policy) if config.algorithm == "ppo-lag" else (),
+            multiplier=jnp.zeros((), jnp.float32),
+            key=key,
+        )
+
+    def rollout(policy, key: jax.Array) -> Trajectory:
+        obs, state = env.reset(key, env_params)
+
+        def step(carry, step_key):
+            obs, state = carry
+            mean, log_std = policy_net.apply(policy, obs.history)
+            action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
+            items = items_for_actions(action, env_params.item_embeddings, obs.available)
+            next_obs, state, reward, cost, terminated, truncated, _ = env.step(
+                step_key, state, items, env_params
+            )
+            record = Trajectory(
+                history=obs.history,
+                action=action,
+                log_prob=gaussian_log_prob(action, mean, log_std),
+                reward=reward,
+                cost=cost,
+                terminated=terminated,
+                truncated=truncated,
+                next_history=next_obs.history,
+            )
+            return (next_obs, state), record
+
+        return jax.lax.scan(step, (obs, state), jax.random.split(key, horizon))[1]
+
+    def advantages(runner: RunnerState, traj: Trajectory):
+        def values(critic, history, fraction):
+            return critic_net.apply(critic, history, jnp.broadcast_to(fraction, history.shape[:2]))
+
+        out = []
+        for critic, signal in (
+            (runner.reward_critic, traj.reward),
+            (runner.cost_critic, traj.cost),
+        ):
+            out.append(
+                gae(
+                    signal,
+                    values(critic, traj.history, time_fraction),
+                    values(critic, traj.next_history, next_time_fraction),
+                    traj.terminated,
+                    traj.truncated,
+                    config.gamma,
+                    config.gae_lambda,
+                )
+            )
+        return out
+
+    def fit_critics(runner: RunnerState, traj: Trajectory, reward_returns, cost_returns):
+        fraction = jnp.broadcast_to(time_fraction, traj.reward.shape)
+
+        def loss(critics):
+            reward_critic, cost_critic = critics
+            return jnp.mean(
+                (critic_net.apply(reward_critic, traj.history, fraction) - reward_returns) ** 2
+            ) + jnp.mean(
+                (critic_net.apply(cost_critic, traj.history, fraction) - cost_returns) ** 2
+            )
+
+        def step(carry, _):
+            critics, opt_state = carry
+            grads = jax.grad(loss)(critics)
+            updates, opt_state = critic_opt.update(grads, opt_state, critics)
+            return (optax.apply_updates(critics, updates), opt_state), None
+
+        (critics, opt_state), _ = jax.lax.scan(
+            step,
+            ((runner.reward_critic, runner.cost_critic), runner.critic_opt),
+            None,
+            length=config.critic_steps,
+        )
+        return critics, opt_state
+
+    def policy_distribution(policy, history):
+        return policy_net.apply(policy, history)
+
+    def cpo_policy_step(runner, traj, reward_adv, cost_adv, episode_cost, cost_limit):
+        old_mean, old_log_std = jax.lax.stop_gradient(
+            policy_distribution(runner.policy, traj.history)
+        )
+
+        def log_ratio(policy):
+            mean, log_std = policy_distribution(policy, traj.history)
+            return gaussian_log_prob(traj.action, mean, log_std) - traj.log_prob
+
+        def kl(policy):
+            mean, log_std = policy_distribution(policy, traj.history)
+            return jnp.mean(gaussian_kl(old_mean, old_log_std, mean, log_std))
+
+        def reward_surrogate(policy):
+            return jnp.mean(jnp.exp(log_ratio(policy)) * reward_adv)
+
+        def cost_surrogate(policy):
+            return jnp.mean(jnp.exp(log_ratio(policy)) * cost_adv)
+
+        c = (episode_cost - cost_limit) / horizon
+        # An infinite limit means "unconstrained": c = -inf would poison the arithmetic, and any
+        # finite c below -sqrt(2 delta s) already selects the TRPO step.
+        c = jnp.maximum(c, -1e6)
+        policy, info = cpo_update(
+            runner.policy,
+            kl,
+            reward_surrogate,
+            cost_surrogate,
+            c,
+            delta=config.delta,
+            damping=config.damping,
+            cg_iterations=config.cg_iterations,
+            backtrack=config.backtrack,
+            max_backtracks=config.max_backtracks,
+        )
+        stats = {
+            "kl": info.kl,
+            "case": info.case,
+            "n_backtracks": info.n_backtracks,
+            "accepted": info.accepted,
+        }
+        return runner._replace(policy=policy), stats
+
+    def ppo_policy_step(runner, traj, reward_adv, cost_adv, episode_cost, cost_limit, key):
+        # An infinite limit gives max(0, -inf) = 0: plain PPO.
+        multiplier = update_multiplier(
+            runner.multiplier, episode_cost, cost_limit, config.multiplier_lr
+        )
+
+        def flat(x):
+            return x.reshape(-1, *x.shape[2:])
+
+        def log_prob_fn(policy, inputs):
+            history, action = inputs
+            mean, log_std = policy_distribution(policy, history)
+            return gaussian_log_prob(action, mean, log_std)
+
+        batch = PPOBatch(
+            inputs=(flat(traj.history), flat(traj.action)),
+            old_log_probs=flat(traj.log_prob),
+            advantages=flat(lagrangian_advantage(reward_adv, cost_adv, multiplier)),
+        )
+        policy, opt_state, _ = ppo_update(
+            key,
+            runner.policy,
+            runner.policy_opt,
+            policy_opt,
+            log_prob_fn,
+            batch,
+            epochs=config.ppo_epochs,
+            n_minibatches=config.ppo_minibatches,
+            clip_eps=config.clip_eps,
+        )
+        old_mean, old_log_std = policy_distribution(runner.policy, traj.history)
+        new_mean, new_log_std = policy_distribution(policy, traj.history)
+        stats = {
+            "kl": jnp.mean(gaussian_kl(old_mean, old_log_std, new_mean, new_log_std)),
+            "case": jnp.int32(-1),
+            "n_backtracks": jnp.int32(0),
+            "accepted": jnp.bool_(True),
+        }
+        return runner._replace(policy=policy, policy_opt=opt_state, multiplier=multiplier), stats
+
+    def iteration(runner: RunnerState, cost_limit: jax.Array):
+        key, k_roll, k_update = jax.random.split(runner.key, 3)
+        runner = runner._replace(key=key)
+        traj = rollout(runner.policy, k_roll)
+        reward_gae, cost_gae = advantages(runner, traj)
+        reward_adv = standardize(reward_gae.advantages)
+        cost_adv = center(cost_gae.advantages)
+        episode_return = traj.reward.sum(axis=0).mean()
+        episode_cost = traj.cost.sum(axis=0).mean()
+        if config.algorithm == "cpo":
+            runner, stats = cpo_policy_step(
+                runner, traj, reward_adv, cost_adv, episode_cost, cost_limit
+            )
+        else:
+            runner, stats = ppo_policy_step(
+                runner, traj, reward_adv, cost_adv, episode_cost, cost_limit, k_update
+            )
+        (reward_critic, cost_critic), critic_state = fit_critics(
+            runner, traj, reward_gae.returns, cost_gae.returns
+        )
+        runner = runner._replace(
+            reward_critic=reward_critic, cost_critic=cost_critic, critic_opt=critic_state
+        )
+        metrics = {
+            "episode_return": episode_return,
+            "episode_cost": episode_cost,
+            "multiplier": runner.multiplier,
+            **stats,
+        }
+        return runner, metrics
+
+    def train(key: jax.Array, cost_limit: float | jax.Array = config.cost_limit):
+        limits = jnp.full((config.iterations,), cost_limit, jnp.float32)
+        return jax.lax.scan(iteration, init(key), limits)
+
+    return train
+
+
+def evaluate(
+    policy,
+    config: TrainConfig,
+    env: FCPOEnv,
+    env_params: FCPOParams,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Roll the policy's mean action (greedy, no exploration noise) for one episode of every user.
+
+    Returns:
+      ``(items i32[U, T], hits bool[U, T], n_relevant i32[U])``: the recommended item and whether
+      it was a hit at each step (position k = step k, as in the FCPO paper), and each user's number
+      of targets counted before the rollout.
+    """
+    policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
+    obs, state = env.reset(jax.random.key(0), env_params)
+    n_relevant = state.n_relevant
+
+    def step(carry, _):
+        obs, state = carry
+        mean, _ = policy_net.apply(policy, obs.history)
+        items = items_for_actions(mean, env_params.item_embeddings, obs.available)
+        obs, state, _, _, _, _, info = env.step(jax.random.key(0), state, items, env_params)
+        return (obs, state), (items, info["hit"])
+
+    _, (items, hits) = jax.lax.scan(step, (obs, state), None, length=env.episode_len)
+    return items.T, hits.T, n_relevant

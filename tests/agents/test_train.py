@@ -1,0 +1,130 @@
+"""make_train on the tiny planted FCPO world: CPO learns while holding its cost limit where an
+unconstrained run exceeds it, compiles once for every limit, and seeds batched match seeds alone."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrec.agents.networks import GaussianPolicy
+from jaxrec.agents.train import METRIC_NAMES, TrainConfig, evaluate, make_train
+from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
+from jaxrec.errors import ConfigError
+
+N_USERS, N_ITEMS, DIM, HORIZON = 64, 48, 8, 10
+LIMIT, COST_TOLERANCE = 1.0, 0.3
+
+
+@pytest.fixture(scope="module")
+def world():
+    env = FCPOEnv(N_USERS, N_ITEMS, DIM, episode_len=HORIZON)
+    return env, tiny_fcpo_params(jax.random.key(0), N_USERS, N_ITEMS, DIM)
+
+
+def random_policy_return(env, params, key, n_episodes=32):
+    """Mean episode return and cost of uniformly random distinct items: the bar to learn past."""
+
+    def episode(key):
+        obs, state = env.reset(key, params)
+
+        def step(carry, k):
+            obs, state = carry
+            scores = jnp.where(obs.available, jax.random.uniform(k, obs.available.shape), -1.0)
+            items = jnp.argmax(scores, axis=1)
+            obs, state, reward, cost, *_ = env.step(k, state, items, params)
+            return (obs, state), (reward, cost)
+
+        _, (reward, cost) = jax.lax.scan(step, (obs, state), jax.random.split(key, HORIZON))
+        return reward.sum(0).mean(), cost.sum(0).mean()
+
+    returns, costs = jax.jit(jax.vmap(episode))(jax.random.split(key, n_episodes))
+    return float(returns.mean()), float(costs.mean())
+
+
+def tail_mean(metrics, name, n=20):
+    return float(np.asarray(metrics[name])[-n:].mean())
+
+
+def test_cpo_learns_within_the_cost_limit_and_compiles_once(world):
+    env, params = world
+    config = TrainConfig(algorithm="cpo", iterations=150, hidden=(32, 32))
+    train = jax.jit(chex.assert_max_traces(make_train(config, env, params), n=1))
+    _, constrained = train(jax.random.key(1), LIMIT)
+    _, unconstrained = train(jax.random.key(1), jnp.inf)  # same program: the limit is traced
+    assert set(constrained) == set(METRIC_NAMES)
+    random_return, random_cost = random_policy_return(env, params, jax.random.key(9))
+    assert random_cost > LIMIT + 0.5  # random recommendation violates the limit
+    # Unconstrained CPO (all TRPO steps) learns to chase popular hits and pays far above the limit.
+    assert np.all(np.asarray(unconstrained["case"]) == 3)
+    assert tail_mean(unconstrained, "episode_return") > random_return + 1.0
+    assert tail_mean(unconstrained, "episode_cost") > LIMIT + 2.0
+    # Constrained CPO ends within the limit and still beats random recommendation's return.
+    assert tail_mean(constrained, "episode_cost") <= LIMIT + COST_TOLERANCE
+    assert tail_mean(constrained, "episode_return") > random_return + 0.2
+    assert np.all(np.asarray(constrained["kl"]) <= config.delta)
+
+
+@pytest.mark.slow
+def test_ppo_lagrangian_learns_within_the_cost_limit(world):
+    env, params = world
+    config = TrainConfig(algorithm="ppo-lag", iterations=150, hidden=(32, 32))
+    train = jax.jit(make_train(config, env, params))
+    _, constrained = train(jax.random.key(1), LIMIT)
+    _, unconstrained = train(jax.random.key(1), jnp.inf)
+    random_return, _ = random_policy_return(env, params, jax.random.key(9))
+    assert tail_mean(unconstrained, "episode_cost") > LIMIT + 2.0
+    assert tail_mean(constrained, "episode_cost") <= LIMIT + COST_TOLERANCE
+    assert tail_mean(constrained, "episode_return") > random_return + 0.2
+
+
+def test_seeds_batched_match_seeds_alone(world):
+    env, params = world
+    config = TrainConfig(algorithm="cpo", iterations=3, hidden=(16,), cg_iterations=5)
+    train = make_train(config, env, params)
+    keys = jax.random.split(jax.random.key(5), 3)
+    limits = jnp.array([0.5, 1.0, jnp.inf])
+    batched_state, batched = jax.jit(jax.vmap(train))(keys, limits)
+    alone = jax.jit(train)
+    for i in range(3):
+        state, metrics = alone(keys[i], limits[i])
+        for name in METRIC_NAMES:
+            np.testing.assert_allclose(
+                np.asarray(batched[name][i], np.float64),
+                np.asarray(metrics[name], np.float64),
+                rtol=1e-4,
+                atol=1e-5,
+                err_msg=name,
+            )
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda x, i=i: x[i], batched_state.policy),
+            state.policy,
+            rtol=1e-4,
+            atol=1e-5,
+        )
+
+
+def test_evaluate_hits_are_targets_and_items_distinct(world):
+    env, params = world
+    config = TrainConfig(hidden=(16,))
+    policy = GaussianPolicy(DIM, config.hidden).init(
+        jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
+    )
+    items, hits, n_relevant = jax.jit(lambda p: evaluate(p, config, env, params))(policy)
+    items, hits = np.asarray(items), np.asarray(hits)
+    assert items.shape == hits.shape == (N_USERS, HORIZON)
+    assert all(len(set(row)) == HORIZON for row in items)
+    targets = np.asarray(params.targets)
+    np.testing.assert_array_equal(hits, np.take_along_axis(targets, items, axis=1))
+    np.testing.assert_array_equal(np.asarray(n_relevant), targets.sum(axis=1))
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="algorithm"):
+        TrainConfig(algorithm="sac")
+    with pytest.raises(ConfigError, match="iterations"):
+        TrainConfig(iterations=0)
+    with pytest.raises(ConfigError, match="cost_limit"):
+        TrainConfig(cost_limit=-1.0)
