@@ -1,0 +1,331 @@
+"""Sweep files: a TOML description of a grid of configurations x seeds, parsed and validated.
+
+A sweep file names the world, the static environment shape, the policy, the horizon, the seeds
+and a grid over traced parameters (``env.<EnvParams field>`` or ``policy.<policy param>``). Every
+error names the offending key (``grid.env.popularity_beta``, ``run.chunk``...), so a typo never
+reaches JAX. :data:`EXAMPLE` is the commented file ``jaxrec sweep --print-example`` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import numbers
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jaxrec.data.synthetic import SyntheticWorldConfig
+from jaxrec.errors import ConfigError, DataFormatError
+
+EXAMPLE = """\
+# A jaxrec sweep: every grid point x every seed runs as ONE compiled program.
+# Run it with:  jaxrec sweep this_file.toml --out results/  (add --resume after a crash)
+name = "matthew_x_relabel"
+
+[world]                 # a synthetic world (jaxrec.data.SyntheticWorldConfig fields)
+seed = 0                # the world is generated once from this seed and shared by all runs
+n_users = 128
+n_items = 512
+n_producers = 32
+
+[env]                   # static shape of the platform (changing it means another program)
+slate_size = 5
+
+[params]                # base values of traced env parameters (jaxrec.envs.EnvParams fields)
+taste_drift = 0.05
+
+[policy]                # random | most_popular | greedy | static_rerank, plus its options
+name = "static_rerank"
+head_ratio = 0.3
+
+[run]
+steps = 400             # horizon per run
+chunk = 100             # steps per compiled chunk (one progress-bar tick, one result part)
+seeds = [0, 1, 2]       # or an integer n for seeds 0..n-1
+log_every = 10          # metrics are averaged over intervals of this many steps
+checkpoint_every = 2    # save the carry every this many chunks (0 = never)
+
+[grid]                  # the cartesian product of these lists; any traced parameter
+"env.popularity_beta" = [0.0, 0.5, 1.0]
+"env.relabel_every" = [10, 50]
+"policy.head_ratio" = [0.0, 0.3]
+"""
+
+_TOP_LEVEL = ("name", "world", "env", "params", "policy", "run", "grid", "points")
+_ENV_STATIC = (
+    "n_users",
+    "slate_size",
+    "history_len",
+    "seen_window",
+    "mask_history",
+    "label_history",
+)
+_RUN_KEYS = ("steps", "chunk", "seeds", "log_every", "checkpoint_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep.
+
+    Attributes:
+      name: label stored with the results.
+      world: synthetic world config; ``world_seed`` generates it (one world shared by all runs).
+      env: static :class:`~jaxrec.envs.PlatformEnv` keyword arguments (``n_users`` defaults to the
+        world's).
+      params: base overrides of traced env parameters, applied to every point.
+      policy: policy name; ``policy_kwargs`` its constructor options.
+      seeds: the seeds every grid point runs with (common random numbers across points).
+      steps, chunk, log_every, checkpoint_every: horizon, compiled-chunk length, logging interval
+        (steps) and checkpoint interval (chunks; 0 = never).
+      points: one mapping per grid point from ``env.<name>`` / ``policy.<name>`` to its value.
+    """
+
+    name: str
+    world: SyntheticWorldConfig
+    world_seed: int
+    env: Mapping[str, Any]
+    params: Mapping[str, Any]
+    policy: str
+    policy_kwargs: Mapping[str, Any]
+    seeds: tuple[int, ...]
+    steps: int
+    chunk: int
+    log_every: int
+    checkpoint_every: int
+    points: tuple[Mapping[str, Any], ...]
+
+    @property
+    def grid_keys(self) -> tuple[str, ...]:
+        """The varied parameters, in file order."""
+        return tuple(self.points[0])
+
+    @property
+    def n_runs(self) -> int:
+        """Grid points x seeds."""
+        return len(self.points) * len(self.seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready, canonical form (two files describing the same sweep compare equal)."""
+        return {
+            "name": self.name,
+            "world": {"seed": self.world_seed, **dataclasses.asdict(self.world)},
+            "env": dict(self.env),
+            "params": dict(self.params),
+            "policy": {"name": self.policy, **self.policy_kwargs},
+            "run": {
+                "steps": self.steps,
+                "chunk": self.chunk,
+                "seeds": list(self.seeds),
+                "log_every": self.log_every,
+                "checkpoint_every": self.checkpoint_every,
+            },
+            "points": [dict(point) for point in self.points],
+        }
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file.
+
+    Raises:
+      DataFormatError: the file is missing or not valid TOML (with the line when known).
+      ConfigError: an unknown key, a value of the wrong type or range, or an empty grid, named.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise DataFormatError(str(path), f"cannot read sweep file: {err.strerror}") from None
+    return parse_sweep(text, source=str(path))
+
+
+def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
+    """Parse sweep-file text (see :data:`EXAMPLE`); errors as in :func:`load_sweep`."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        # tomllib gives the line only in its message before Python 3.14
+        found = re.search(r"line (\d+)", str(err))
+        line = getattr(err, "lineno", None) or (int(found.group(1)) if found else None)
+        raise DataFormatError(source, f"invalid TOML: {err}", line=line) from None
+    return spec_from_dict(table)
+
+
+def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
+    """Validate a parsed sweep table; see :func:`load_sweep`."""
+    from jaxrec.agents.baselines import make_policy
+    from jaxrec.data.synthetic import synthetic_world
+    from jaxrec.envs.platform import PlatformEnv
+
+    _check_keys(table, _TOP_LEVEL, "")
+    name = table.get("name", "sweep")
+    if not isinstance(name, str):
+        raise ConfigError("name", f"must be a string, got {name!r}")
+
+    world_table = dict(_table(table, "world"))
+    world_seed = _integer(world_table.pop("seed", 0), "world.seed", low=0)
+    world_config = SyntheticWorldConfig.from_dict(world_table, section="world")
+
+    env_kwargs = dict(_table(table, "env"))
+    _check_keys(env_kwargs, _ENV_STATIC, "env")
+    env_kwargs.setdefault("n_users", world_config.n_users)
+    env = PlatformEnv(**env_kwargs)
+    if world_config.n_pool_users < env.n_users:
+        raise ConfigError("env.n_users", f"exceeds the world's {world_config.n_pool_users} users")
+
+    params = dict(_table(table, "params"))
+    for key, value in params.items():
+        _number_or_list(value, f"params.{key}")
+    # A tiny world with the same static shapes checks names and ranges of every env value.
+    probe_world = synthetic_world(world_seed, world_config)
+    probe = _prefixed(lambda: env.default_params(probe_world, **params), "params.", "env.")
+
+    policy_kwargs = dict(_table(table, "policy"))
+    policy_name = policy_kwargs.pop("name", "random")
+    if not isinstance(policy_name, str):
+        raise ConfigError("policy.name", f"must be a string, got {policy_name!r}")
+    policy = make_policy(policy_name, env, **policy_kwargs)
+    policy_fields = set(getattr(type(policy.init_params()), "__dataclass_fields__", {}))
+
+    run = _table(table, "run")
+    _check_keys(run, _RUN_KEYS, "run")
+    steps = _integer(run.get("steps", 100), "run.steps", low=1)
+    chunk = _integer(run.get("chunk", min(steps, 100)), "run.chunk", low=1)
+    log_every = _integer(run.get("log_every", 1), "run.log_every", low=1)
+    checkpoint_every = _integer(run.get("checkpoint_every", 0), "run.checkpoint_every", low=0)
+    seeds = _seeds(run.get("seeds", 1))
+    if chunk % log_every or steps % log_every:
+        raise ConfigError(
+            "run.log_every",
+            f"must divide run.chunk ({chunk}) and run.steps ({steps}), got {log_every}",
+        )
+
+    points = _points(table)
+    for point in points:
+        env_values = {}
+        for key, value in point.items():
+            scope, _, field = key.partition(".")
+            if scope == "env":
+                if field == "world" or field not in probe.__dataclass_fields__:
+                    known = sorted(set(probe.__dataclass_fields__) - {"world"})
+                    raise ConfigError(
+                        f"grid.{key}", f"unknown env parameter; expected one of {known}"
+                    )
+                env_values[field] = value
+            elif scope == "policy":
+                if field not in policy_fields:
+                    raise ConfigError(
+                        f"grid.{key}",
+                        f"policy {policy_name!r} has no traced parameter {field!r}; "
+                        f"it has {sorted(policy_fields) or 'none'}",
+                    )
+                _prefixed(
+                    lambda f=field, v=value: make_policy(
+                        policy_name, env, **{**policy_kwargs, f: v}
+                    ),
+                    "grid.",
+                )
+            else:
+                raise ConfigError(f"grid.{key}", "grid keys start with 'env.' or 'policy.'")
+        _prefixed(lambda v=env_values: env.replace_params(probe, **v), "grid.")
+
+    return SweepSpec(
+        name=name,
+        world=world_config,
+        world_seed=world_seed,
+        env=env_kwargs,
+        params=params,
+        policy=policy_name,
+        policy_kwargs=policy_kwargs,
+        seeds=seeds,
+        steps=steps,
+        chunk=min(chunk, steps),
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        points=tuple(points),
+    )
+
+
+def _points(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Grid points from ``[grid]`` (cartesian product) or ``[[points]]`` (an explicit list)."""
+    if "grid" in table and "points" in table:
+        raise ConfigError("points", "give either [grid] or [[points]], not both")
+    if "points" in table:
+        points = table["points"]
+        if not isinstance(points, list) or not points:
+            raise ConfigError("points", "must be a non-empty list of tables ([[points]])")
+        keys = None
+        for i, point in enumerate(points):
+            if not isinstance(point, dict) or not point:
+                raise ConfigError(f"points[{i}]", "must be a non-empty table")
+            if keys is not None and set(point) != keys:
+                raise ConfigError(f"points[{i}]", f"must set the same keys as points[0]: {keys}")
+            keys = set(point)
+            for key, value in point.items():
+                _number_or_list(value, f"points[{i}].{key}")
+        return [dict(point) for point in points]
+    grid = _table(table, "grid")
+    if not grid:
+        return [{}]
+    axes = []
+    for key, values in grid.items():
+        if not isinstance(values, list):
+            values = [values]
+        if not values:
+            raise ConfigError(f"grid.{key}", "empty list: give at least one value")
+        for value in values:
+            _number_or_list(value, f"grid.{key}")
+        axes.append(values)
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def _table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"must be a table ([{key}]), got {value!r}")
+    return value
+
+
+def _check_keys(table: Mapping[str, Any], known: tuple[str, ...], section: str) -> None:
+    for key in table:
+        if key not in known:
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(name, f"unknown key; expected one of {', '.join(known)}")
+
+
+def _integer(value: Any, field: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(field, f"must be >= {low}, got {value}")
+    return int(value)
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError("run.seeds", "empty list: give at least one seed")
+        seeds = tuple(_integer(seed, "run.seeds", low=0) for seed in value)
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError("run.seeds", f"seeds repeat: {list(seeds)}")
+        return seeds
+    return tuple(range(_integer(value, "run.seeds", low=1)))
+
+
+def _number_or_list(value: Any, field: str) -> None:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, numbers.Real) or isinstance(item, str):
+            raise ConfigError(field, f"must be a number (or a list of numbers), got {value!r}")
+
+
+def _prefixed(build, prefix: str, strip: str = ""):
+    """Call ``build``; re-raise its ConfigError under the sweep-file key (``prefix`` + field)."""
+    try:
+        return build()
+    except ConfigError as err:
+        field = err.field.removeprefix(strip) if strip else err.field
+        message = str(err).split(": ", 1)[1]
+        raise ConfigError(f"{prefix}{field}", message) from None
