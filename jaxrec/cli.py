@@ -14,9 +14,7 @@ import pkgutil
 import sys
 
 import jaxrec.commands
-
 from jaxrec.errors import JaxrecError
-
 
 
 def command_modules() -> list[str]:

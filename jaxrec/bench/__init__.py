@@ -17,7 +17,6 @@ from typing import Any
 import jax
 
 
-
 def benchmark_modules() -> dict[str, str]:
     """Map each benchmark's name to its module path, in alphabetical order."""
     return {
