@@ -7,7 +7,7 @@ import os
 # Tests run on CPU with float32, as users do by default; keep XLA from grabbing every core per worker.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, settings
 
 # JAX compiles on first call, which hypothesis would otherwise report as a slow example.
 settings.register_profile(
