@@ -148,6 +148,9 @@ def run_sweep(
     for step, path in _parts(out, process).items():
         if step > done:
             path.unlink()
+    # half-written parts of a killed run (atomic writes leave hidden temporaries)
+    for path in (out / METRICS_DIR).glob(f".part-*-p{process:03d}.parquet.*.tmp"):
+        path.unlink()
 
     n_users = program.env.n_users
     bar = tqdm(
