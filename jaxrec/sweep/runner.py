@@ -161,23 +161,38 @@ def run_sweep(
         disable=not progress or process != 0,
     )
     chunks = 0
+    pending: list[tuple[int, int, dict[str, jax.Array]]] = []  # (start, length, metrics)
+    last_tick = time.perf_counter()
+
+    def flush() -> None:
+        """Write the pending chunk's metrics part and advance the progress bar."""
+        nonlocal last_tick
+        start, length, metrics = pending.pop()
+        frame = program.frame(metrics, start)
+        end = start + length
+        write_parquet(out / METRICS_DIR / f"part-{end:09d}-p{process:03d}.parquet", frame)
+        now = time.perf_counter()
+        bar.update(length)
+        rate = length * program.n_runs * n_users / max(now - last_tick, 1e-9)
+        bar.set_postfix(user_steps_per_s=f"{rate:.3g}")
+        last_tick = now
+
     try:
         while done < spec.steps and (max_chunks is None or chunks < max_chunks):
             length = min(spec.chunk, spec.steps - done)
-            start = time.perf_counter()
-            carry, metrics = program.run_chunk(carry, length)
-            frame = program.frame(metrics, done)
+            carry, metrics = program.run_chunk(carry, length)  # dispatched asynchronously
+            if pending:  # host work on the previous chunk overlaps this chunk's computation
+                flush()
+            pending.append((done, length, metrics))
             done += length
             chunks += 1
-            write_parquet(out / METRICS_DIR / f"part-{done:09d}-p{process:03d}.parquet", frame)
-            chunk_index = done // spec.chunk
             if done == spec.steps or (
-                spec.checkpoint_every and chunk_index % spec.checkpoint_every == 0
+                spec.checkpoint_every and (done // spec.chunk) % spec.checkpoint_every == 0
             ):
+                flush()  # a checkpoint at step c implies every part up to c is on disk
                 manager.save(done, args=ocp.args.StandardSave(_nonempty_leaves(carry)))
-            elapsed = time.perf_counter() - start
-            bar.update(length)
-            bar.set_postfix(user_steps_per_s=f"{length * program.n_runs * n_users / elapsed:.3g}")
+        if pending:
+            flush()
     finally:
         bar.close()
         manager.wait_until_finished()

@@ -194,7 +194,7 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     steps = _integer(run.get("steps", 100), "run.steps", low=1)
     chunk = _integer(run.get("chunk", min(steps, 100)), "run.chunk", low=1)
     log_every = _integer(run.get("log_every", 1), "run.log_every", low=1)
-    checkpoint_every = _integer(run.get("checkpoint_every", 0), "run.checkpoint_every", low=0)
+    checkpoint_every = _integer(run.get("checkpoint_every", 10), "run.checkpoint_every", low=0)
     seeds = _seeds(run.get("seeds", 1))
     if chunk % log_every or steps % log_every:
         raise ConfigError(
