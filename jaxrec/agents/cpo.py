@@ -305,6 +305,7 @@ def cpo_update(
     cg_iterations: int = 10,
     backtrack: float = 0.8,
     max_backtracks: int = 10,
+    fisher_kl_fn: Callable | None = None,
 ):
     """One CPO policy update: gradients, Fisher products, both CG solves in one batched pass, the
     analytic step and the line search.
@@ -316,6 +317,9 @@ def cpo_update(
       reward_surrogate, cost_surrogate: params -> ``mean(ratio * A)`` and ``mean(ratio * A_C)``.
       c: ``J_C(pi_k) - d`` on the scale of ``cost_surrogate``.
       delta, damping, cg_iterations, backtrack, max_backtracks: as in the module functions.
+      fisher_kl_fn: the KL whose Hessian is used for the Fisher products, e.g. ``kl_fn`` on a
+        subsample of the states (a cheaper, unbiased Fisher estimate); defaults to ``kl_fn``. The
+        line search always checks the full ``kl_fn``.
 
     Returns:
       ``(new_params, CPOUpdateInfo)`` with ``new_params`` of the same structure as ``params``.
@@ -332,7 +336,7 @@ def cpo_update(
     )
     g = jax.grad(reward_flat)(flat)
     b = jax.grad(cost_flat)(flat)
-    fvp = fisher_vector_product(kl_flat, flat, damping)
+    fvp = fisher_vector_product(on_flat(fisher_kl_fn or kl_fn), flat, damping)
     # vmap over the two right-hand sides: both CG systems share every Fisher product's pass.
     hinv_g, hinv_b = jax.vmap(lambda rhs: conjugate_gradient(fvp, rhs, cg_iterations))(
         jnp.stack([g, b])

@@ -53,7 +53,9 @@ class TrainConfig:
       hidden: widths of the policy's and critics' hidden layers.
       init_log_std: initial log-std of the Gaussian action.
       delta, damping, cg_iterations, backtrack, max_backtracks: CPO (:mod:`jaxrec.agents.cpo`).
-      critic_lr, critic_steps: Adam step size and full-batch steps per iteration for each critic.
+      critic_lr, critic_steps, critic_batch: Adam step size, steps per iteration and samples per
+        step (drawn with replacement from the iteration's ``T * U`` states) for both critics.
+      fisher_stride: the Fisher products use every ``fisher_stride``-th state (1: all).
       ppo_lr, ppo_epochs, ppo_minibatches, clip_eps, multiplier_lr: PPO-Lagrangian.
     """
 
@@ -71,6 +73,8 @@ class TrainConfig:
     max_backtracks: int = 10
     critic_lr: float = 1e-2
     critic_steps: int = 20
+    critic_batch: int = 2048
+    fisher_stride: int = 4
     ppo_lr: float = 3e-3
     ppo_epochs: int = 4
     ppo_minibatches: int = 4
@@ -85,6 +89,8 @@ class TrainConfig:
             "cg_iterations",
             "max_backtracks",
             "critic_steps",
+            "critic_batch",
+            "fisher_stride",
             "ppo_epochs",
             "ppo_minibatches",
         ):
@@ -116,7 +122,9 @@ class RunnerState(NamedTuple):
 
 
 class Trajectory(NamedTuple):
-    """One episode of every user, time-major: leaves f[T, U, ...]."""
+    """One episode of every user, time-major: leaves f[T, U, ...] except ``final_history``
+    f[U, h, d], the state after the last step (the state after step t is ``history[t + 1]`` before
+    it: an episode is the whole rollout, with no reset inside)."""
 
     history: jax.Array
     action: jax.Array
@@ -125,7 +133,7 @@ class Trajectory(NamedTuple):
     cost: jax.Array
     terminated: jax.Array
     truncated: jax.Array
-    next_history: jax.Array
+    final_history: jax.Array
 
 
 # Per-iteration metrics, each f32/i32[iterations] (per seed).
@@ -189,13 +197,16 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
                 cost=cost,
                 terminated=terminated,
                 truncated=truncated,
-                next_history=next_obs.history,
+                final_history=(),
             )
             return (next_obs, state), record
 
-        return jax.lax.scan(step, (obs, state), jax.random.split(key, horizon))[1]
+        (last_obs, _), traj = jax.lax.scan(step, (obs, state), jax.random.split(key, horizon))
+        return traj._replace(final_history=last_obs.history)
 
     def advantages(runner: RunnerState, traj: Trajectory):
+        next_history = jnp.concatenate([traj.history[1:], traj.final_history[None]])
+
         def values(critic, history, fraction):
             return critic_net.apply(critic, history, jnp.broadcast_to(fraction, history.shape[:2]))
 
@@ -208,7 +219,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
                 gae(
                     signal,
                     values(critic, traj.history, time_fraction),
-                    values(critic, traj.next_history, next_time_fraction),
+                    values(critic, next_history, next_time_fraction),
                     traj.terminated,
                     traj.truncated,
                     config.gamma,
@@ -217,28 +228,34 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
             )
         return out
 
-    def fit_critics(runner: RunnerState, traj: Trajectory, reward_returns, cost_returns):
-        fraction = jnp.broadcast_to(time_fraction, traj.reward.shape)
+    def fit_critics(runner: RunnerState, traj: Trajectory, reward_returns, cost_returns, key):
+        def flat(x):
+            return x.reshape(-1, *x.shape[2:])
 
-        def loss(critics):
-            reward_critic, cost_critic = critics
-            return jnp.mean(
-                (critic_net.apply(reward_critic, traj.history, fraction) - reward_returns) ** 2
-            ) + jnp.mean(
-                (critic_net.apply(cost_critic, traj.history, fraction) - cost_returns) ** 2
+        history = flat(traj.history)
+        fraction = flat(jnp.broadcast_to(time_fraction, traj.reward.shape))
+        targets = (flat(reward_returns), flat(cost_returns))
+        batch_size = min(config.critic_batch, history.shape[0])
+
+        def loss(critics, rows):
+            return sum(
+                jnp.mean(
+                    (critic_net.apply(critic, history[rows], fraction[rows]) - target[rows]) ** 2
+                )
+                for critic, target in zip(critics, targets, strict=True)
             )
 
-        def step(carry, _):
+        def step(carry, step_key):
             critics, opt_state = carry
-            grads = jax.grad(loss)(critics)
+            rows = jax.random.randint(step_key, (batch_size,), 0, history.shape[0])
+            grads = jax.grad(loss)(critics, rows)
             updates, opt_state = critic_opt.update(grads, opt_state, critics)
             return (optax.apply_updates(critics, updates), opt_state), None
 
         (critics, opt_state), _ = jax.lax.scan(
             step,
             ((runner.reward_critic, runner.cost_critic), runner.critic_opt),
-            None,
-            length=config.critic_steps,
+            jax.random.split(key, config.critic_steps),
         )
         return critics, opt_state
 
@@ -254,9 +271,19 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
             mean, log_std = policy_distribution(policy, traj.history)
             return gaussian_log_prob(traj.action, mean, log_std) - traj.log_prob
 
-        def kl(policy):
-            mean, log_std = policy_distribution(policy, traj.history)
-            return jnp.mean(gaussian_kl(old_mean, old_log_std, mean, log_std))
+        def kl_on(history, old_mean):
+            def kl(policy):
+                mean, log_std = policy_distribution(policy, history)
+                return jnp.mean(gaussian_kl(old_mean, old_log_std, mean, log_std))
+
+            return kl
+
+        kl = kl_on(traj.history, old_mean)
+        stride = config.fisher_stride
+        fisher_kl = kl_on(
+            traj.history.reshape(-1, *traj.history.shape[2:])[::stride],
+            old_mean.reshape(-1, old_mean.shape[-1])[::stride],
+        )
 
         def reward_surrogate(policy):
             return jnp.mean(jnp.exp(log_ratio(policy)) * reward_adv)
@@ -279,6 +306,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
             cg_iterations=config.cg_iterations,
             backtrack=config.backtrack,
             max_backtracks=config.max_backtracks,
+            fisher_kl_fn=fisher_kl if stride > 1 else None,
         )
         stats = {
             "kl": info.kl,
@@ -329,7 +357,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
         return runner._replace(policy=policy, policy_opt=opt_state, multiplier=multiplier), stats
 
     def iteration(runner: RunnerState, cost_limit: jax.Array):
-        key, k_roll, k_update = jax.random.split(runner.key, 3)
+        key, k_roll, k_update, k_critic = jax.random.split(runner.key, 4)
         runner = runner._replace(key=key)
         traj = rollout(runner.policy, k_roll)
         reward_gae, cost_gae = advantages(runner, traj)
@@ -346,7 +374,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
                 runner, traj, reward_adv, cost_adv, episode_cost, cost_limit, k_update
             )
         (reward_critic, cost_critic), critic_state = fit_critics(
-            runner, traj, reward_gae.returns, cost_gae.returns
+            runner, traj, reward_gae.returns, cost_gae.returns, k_critic
         )
         runner = runner._replace(
             reward_critic=reward_critic, cost_critic=cost_critic, critic_opt=critic_state
