@@ -58,8 +58,8 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str], window: int = 1) -> p
     for point, runs in per_run.groupby(level="point"):
         n = len(runs)
         row = {"point": point}
-        first = frame.loc[frame["point"] == point].iloc[0]
-        row.update({c: first[c] for c in grid_columns(frame)})
+        first = frame.index[frame["point"] == point][0]
+        row.update({c: frame.at[first, c] for c in grid_columns(frame)})
         row["n_seeds"] = n
         for m in metrics:
             values = runs[m].to_numpy(np.float64)
