@@ -37,6 +37,7 @@ from jaxrec.agents.ppo_lagrangian import (
 )
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams
 from jaxrec.errors import ConfigError
+from jaxrec.metrics import f1, gini, ndcg_at_k, popularity_rate, precision_at_k, recall_at_k
 
 ALGORITHMS = ("cpo", "ppo-lag")
 
@@ -420,3 +421,39 @@ def evaluate(
 
     _, (items, hits) = jax.lax.scan(step, (obs, state), None, length=env.episode_len)
     return items.T, hits.T, n_relevant
+
+
+def protocol_metrics(
+    items: jax.Array,
+    hits: jax.Array,
+    n_relevant: jax.Array,
+    is_head: jax.Array,
+    ks: tuple[int, ...] = (5, 10, 20),
+) -> dict[str, jax.Array]:
+    """FCPO test metrics at each cut-off ``k`` (position k = time step k; REFERENCE.md §1).
+
+    ``recall``, ``precision``, ``ndcg`` are means over users (recall over the targets counted before
+    the rollout); ``f1 = 2PR/(P+R)`` of those means; ``gini`` of per-item recommendation counts over
+    the whole catalogue (zeros included); ``pop_rate`` the share of recommended items in G0.
+
+    Args:
+      items: i32[U, T] recommended items; hits: bool[U, T]; n_relevant: i32[U]; is_head: bool[I].
+      ks: static cut-offs, each <= T.
+
+    Returns:
+      ``{f"{name}@{k}": f32}``.
+    """
+    out = {}
+    for k in ks:
+        precision = precision_at_k(hits, k).mean()
+        recall = recall_at_k(hits, n_relevant, k).mean()
+        counts = jnp.zeros(is_head.shape[0]).at[items[:, :k]].add(1.0)
+        out |= {
+            f"recall@{k}": recall,
+            f"precision@{k}": precision,
+            f"f1@{k}": f1(precision, recall),
+            f"ndcg@{k}": ndcg_at_k(hits, n_relevant, k).mean(),
+            f"gini@{k}": gini(counts),
+            f"pop_rate@{k}": popularity_rate(is_head[items[:, :k]], axis=(-2, -1)),
+        }
+    return out

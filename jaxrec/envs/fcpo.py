@@ -18,13 +18,17 @@ API (gymnax-style, cost as an output, everything per user)::
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
-from jaxrec.data.splits import FCPOSplit
+from jaxrec.data.splits import FCPOSplit, fcpo_split, popular_group_pivot
 from jaxrec.errors import ConfigError
+from jaxrec.models.mf import MFConfig, fit_mf
 
 
 @flax.struct.dataclass
@@ -175,6 +179,21 @@ def fcpo_params(
     )
 
 
+def _planted_draws(
+    key: jax.Array, n_users: int, n_items: int, dim: int, n_draws: int, popularity_exponent: float
+) -> tuple[jax.Array, jax.Array]:
+    """Item vectors f32[I, d] and ``n_draws`` distinct items per user i32[U, n_draws], drawn with
+    probability proportional to ``popularity * exp(u . e)`` (Gumbel top-k: without replacement),
+    popularity a power law in the item index (item 0 most popular)."""
+    k_user, k_item, k_draw = jax.random.split(key, 3)
+    users = jax.random.normal(k_user, (n_users, dim)) / jnp.sqrt(dim)
+    items = jax.random.normal(k_item, (n_items, dim))
+    log_popularity = -popularity_exponent * jnp.log1p(jnp.arange(n_items, dtype=jnp.float32))
+    logits = log_popularity + users @ items.T
+    _, drawn = jax.lax.top_k(logits + jax.random.gumbel(k_draw, logits.shape), n_draws)
+    return items, drawn.astype(jnp.int32)
+
+
 def tiny_fcpo_params(
     key: jax.Array,
     n_users: int = 64,
@@ -192,15 +211,11 @@ def tiny_fcpo_params(
     ``popularity * exp(u . e)``, so popular items are hits more often and an unconstrained agent
     recommends them (the trade-off the cost constraint acts on). The head group is the top
     ``head_fraction`` of items by popularity; initial states are further draws of the same kind.
+    The agent sees the true item vectors.
     """
-    k_user, k_item, k_draw = jax.random.split(key, 3)
-    users = jax.random.normal(k_user, (n_users, dim)) / jnp.sqrt(dim)
-    items = jax.random.normal(k_item, (n_items, dim))
-    log_popularity = -popularity_exponent * jnp.log1p(jnp.arange(n_items, dtype=jnp.float32))
-    logits = log_popularity + users @ items.T
-    # Gumbel top-k draws without replacement: the first n_targets are targets, the next are history.
-    gumbel = jax.random.gumbel(k_draw, logits.shape)
-    _, drawn = jax.lax.top_k(logits + gumbel, n_targets + history_len)
+    items, drawn = _planted_draws(
+        key, n_users, n_items, dim, n_targets + history_len, popularity_exponent
+    )
     targets = (
         jnp.zeros((n_users, n_items), bool)
         .at[jnp.arange(n_users)[:, None], drawn[:, :n_targets]]
@@ -210,6 +225,66 @@ def tiny_fcpo_params(
     return FCPOParams(
         item_embeddings=items,
         is_head=jnp.arange(n_items) < n_head,
-        initial=drawn[:, n_targets:].astype(jnp.int32),
+        initial=drawn[:, n_targets:],
         targets=targets,
+    )
+
+
+def planted_ratings(
+    key: jax.Array,
+    n_users: int = 943,
+    n_items: int = 1682,
+    dim: int = 16,
+    per_user: int = 60,
+    popularity_exponent: float = 1.0,
+) -> pd.DataFrame:
+    """A synthetic interaction log in MovieLens form (``user``, ``item``, ``timestamp``) drawn from
+    the planted model of :func:`tiny_fcpo_params`, each user's items in random time order; for
+    running the FCPO protocol (:func:`fcpo_setup`) without a download."""
+    k_draw, k_time = jax.random.split(key)
+    _, drawn = _planted_draws(k_draw, n_users, n_items, dim, per_user, popularity_exponent)
+    times = jax.random.uniform(k_time, drawn.shape)
+    return pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(n_users), per_user),
+            "item": np.asarray(drawn).ravel(),
+            "timestamp": np.argsort(np.argsort(np.asarray(times), axis=1), axis=1).ravel(),
+        }
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FCPOSetup:
+    """Everything the protocol needs from a ratings table (see :func:`fcpo_setup`)."""
+
+    split: FCPOSplit
+    item_embeddings: np.ndarray
+    is_head: np.ndarray
+    pivot: int
+
+    def params(self, history: str) -> FCPOParams:
+        return fcpo_params(self.split, self.item_embeddings, self.is_head, history)
+
+
+def fcpo_setup(
+    key: jax.Array,
+    ratings: pd.DataFrame,
+    n_items: int | None = None,
+    mf_config: MFConfig | None = None,
+) -> FCPOSetup:
+    """Chronological split, popular group from training counts, and item embeddings from MF fitted
+    on the training interactions only (initial states + training histories; REFERENCE.md §1; the
+    paper uses 100-d PMF, here logistic MF of :mod:`jaxrec.models.mf`)."""
+    split = fcpo_split(ratings, n_items=n_items)
+    pivot, is_head = popular_group_pivot(split.train_counts)
+    seen = split.membership("initial") | split.membership("train")
+    users, items = np.nonzero(seen)
+    mf, _ = fit_mf(
+        key, users, items, n_users=len(split.users), n_items=split.n_items, config=mf_config
+    )
+    return FCPOSetup(
+        split=split,
+        item_embeddings=np.asarray(mf["item"]),
+        is_head=np.asarray(is_head),
+        pivot=int(pivot),
     )

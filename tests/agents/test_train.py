@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.train import METRIC_NAMES, TrainConfig, evaluate, make_train
+from jaxrec.agents.train import METRIC_NAMES, TrainConfig, evaluate, make_train, protocol_metrics
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 from jaxrec.errors import ConfigError
 
@@ -128,3 +128,38 @@ def test_config_validation():
         TrainConfig(iterations=0)
     with pytest.raises(ConfigError, match="cost_limit"):
         TrainConfig(cost_limit=-1.0)
+
+
+def test_protocol_metrics_match_numpy():
+    rng = np.random.default_rng(0)
+    users, steps, n_items = 6, 8, 10
+    items = np.stack([rng.permutation(n_items)[:steps] for _ in range(users)]).astype(np.int32)
+    hits = rng.random((users, steps)) < 0.4
+    n_relevant = hits.sum(1) + rng.integers(0, 3, users)
+    is_head = np.arange(n_items) < 3
+    out = protocol_metrics(
+        jnp.asarray(items),
+        jnp.asarray(hits),
+        jnp.asarray(n_relevant),
+        jnp.asarray(is_head),
+        ks=(3, 8),
+    )
+    for k in (3, 8):
+        p = hits[:, :k].sum(1) / k
+        r = np.where(n_relevant > 0, hits[:, :k].sum(1) / np.maximum(n_relevant, 1), 0.0)
+        dcg = (hits[:, :k] / np.log2(np.arange(2, k + 2))).sum(1)
+        idcg = np.array([(1 / np.log2(np.arange(2, min(n, k) + 2))).sum() for n in n_relevant])
+        counts = np.sort(np.bincount(items[:, :k].ravel(), minlength=n_items)).astype(float)
+        gini_ref = np.sum((2 * np.arange(1, n_items + 1) - n_items - 1) * counts) / (
+            n_items * counts.sum()
+        )
+        expected = {
+            "precision": p.mean(),
+            "recall": r.mean(),
+            "f1": 2 * p.mean() * r.mean() / (p.mean() + r.mean()),
+            "ndcg": np.mean(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)),
+            "gini": gini_ref,
+            "pop_rate": is_head[items[:, :k]].mean(),
+        }
+        for name, value in expected.items():
+            assert float(out[f"{name}@{k}"]) == pytest.approx(value, rel=1e-5, abs=1e-6), name
