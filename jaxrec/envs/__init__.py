@@ -10,13 +10,16 @@ from jaxrec.envs.platform import (
     PlatformEnv,
 )
 from jaxrec.envs.rollout import METRIC_NAMES, init_carry, make_rollout, run_chunked, step_metrics
+from jaxrec.envs.wrappers import AutoReset, EpisodeStats
 
 __all__ = [
     "CHOICE_INDEPENDENT",
     "CHOICE_MULTINOMIAL",
     "METRIC_NAMES",
+    "AutoReset",
     "EnvParams",
     "EnvState",
+    "EpisodeStats",
     "Noise",
     "Observation",
     "PlatformEnv",
