@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cg_iterations": config.cg_iterations,
             "max_backtracks": config.max_backtracks,
             "critic_steps": config.critic_steps,
+            "critic_batch": config.critic_batch,
+            "fisher_stride": config.fisher_stride,
         },
         "by_seeds": [],
         **device_info(),

@@ -241,6 +241,8 @@ def planted_ratings(
     """A synthetic interaction log in MovieLens form (``user``, ``item``, ``timestamp``) drawn from
     the planted model of :func:`tiny_fcpo_params`, each user's items in random time order; for
     running the FCPO protocol (:func:`fcpo_setup`) without a download."""
+    if not 1 <= per_user <= n_items:
+        raise ConfigError("per_user", f"must be in [1, n_items={n_items}], got {per_user}")
     k_draw, k_time = jax.random.split(key)
     _, drawn = _planted_draws(k_draw, n_users, n_items, dim, per_user, popularity_exponent)
     times = jax.random.uniform(k_time, drawn.shape)

@@ -1,0 +1,50 @@
+"""``jaxrec train``: end to end on a tiny synthetic log, and its input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from jaxrec.cli import main
+
+
+@pytest.mark.slow  # ~40 s: compiles MF, the vmapped trainer and the evaluation
+def test_train_command_writes_results_log_and_plot(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train", "cpo", "--synthetic-users", "24", "--synthetic-items", "40", "--synthetic-per-user", "30",
+            "--iterations", "3",
+            "--seeds", "2", "--cost-limit", "2", "--dim", "4", "--mf-epochs", "2", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == 2 and results["cost_limit"] == 2.0
+    for k in (5, 10, 20):
+        for name in ("recall", "precision", "f1", "ndcg", "gini", "pop_rate"):
+            entry = results["metrics"][f"{name}@{k}"]
+            assert 0.0 <= entry["mean"] <= 1.0 and entry["std"] >= 0.0
+    log = pd.read_parquet(out / "train_log.parquet")
+    assert len(log) == 2 * 3
+    assert set(log["case"]) <= {0, 1, 2, 3, 4}
+    assert (out / "learning_curves.png").stat().st_size > 0
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_train_command_needs_data_dir_for_movielens(tmp_path, capsys):
+    assert main(["train", "cpo", "--data", "ml-100k", "--out", str(tmp_path)]) == 2
+    assert "data_dir" in capsys.readouterr().err
+
+
+def test_train_command_rejects_short_test_episodes(tmp_path, capsys):
+    assert main(["train", "cpo", "--test-steps", "10", "--out", str(tmp_path)]) == 2
+    assert "test_steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["0"])
+def test_train_command_rejects_zero_seeds(tmp_path, capsys, seeds):
+    assert main(["train", "ppo-lag", "--seeds", seeds, "--out", str(tmp_path)]) == 2
+    assert "seeds" in capsys.readouterr().err
