@@ -77,7 +77,8 @@ def ppo_update(
     """``epochs`` passes of minibatch gradient steps on :func:`clipped_surrogate_loss`.
 
     Each epoch draws a fresh permutation of the N samples and splits it into ``n_minibatches``
-    equal minibatches (N must be divisible); everything is one ``lax.scan``.
+    equal minibatches of ``N // n_minibatches`` (the remainder, different each epoch, sits the
+    epoch out); everything is one ``lax.scan``.
 
     Args:
       key: PRNG key for the permutations.
@@ -89,8 +90,7 @@ def ppo_update(
       ``(params, opt_state, mean_loss)``.
     """
     n = batch.old_log_probs.shape[0]
-    if n % n_minibatches:
-        raise ValueError(f"batch size {n} is not divisible by n_minibatches={n_minibatches}")
+    minibatch_size = n // n_minibatches
 
     def loss_fn(p, minibatch: PPOBatch):
         log_probs = log_prob_fn(p, minibatch.inputs)
@@ -105,7 +105,8 @@ def ppo_update(
         return (optax.apply_updates(p, updates), state), loss
 
     def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, n).reshape(n_minibatches, -1)
+        order = jax.random.permutation(epoch_key, n)[: n_minibatches * minibatch_size]
+        order = order.reshape(n_minibatches, minibatch_size)
         minibatches = jax.tree.map(lambda leaf: leaf[order], batch)
         return jax.lax.scan(minibatch_step, carry, minibatches)
 

@@ -82,3 +82,30 @@ def test_lagrangian_holds_the_cost_limit_on_a_bandit():
     # Unconstrained PPO pulls the expensive arm almost always; the Lagrangian settles at the limit.
     assert unconstrained[-50:].mean() > 0.9
     assert abs(constrained[-100:].mean() - LIMIT) < 0.08
+
+
+def test_ppo_update_single_full_batch_step_is_sgd_on_the_clipped_loss():
+    rng = np.random.default_rng(1)
+    actions = jnp.asarray(rng.integers(0, 2, 10))
+    params = {"logits": jnp.array([0.3, -0.2])}
+    batch = PPOBatch(
+        actions, log_prob_fn(params, actions) + 0.05, jnp.asarray(rng.normal(size=10), jnp.float32)
+    )
+    optimizer = optax.sgd(0.1)
+
+    def loss(p):
+        return clipped_surrogate_loss(
+            log_prob_fn(p, batch.inputs), batch.old_log_probs, batch.advantages, 0.2
+        )
+
+    new, _, _ = ppo_update(
+        jax.random.key(0), params, optimizer.init(params), optimizer, log_prob_fn, batch,
+        epochs=1, n_minibatches=1,
+    )  # fmt: skip
+    expected = params["logits"] - 0.1 * jax.grad(loss)(params)["logits"]
+    np.testing.assert_allclose(new["logits"], expected, rtol=1e-6)
+    # A batch that does not divide evenly still runs (the remainder sits each epoch out).
+    ppo_update(
+        jax.random.key(0), params, optimizer.init(params), optimizer, log_prob_fn, batch,
+        epochs=2, n_minibatches=3,
+    )  # fmt: skip
