@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from jaxrec.cli import main
 from jaxrec.sweep.engine import SweepProgram
@@ -55,7 +56,7 @@ def test_print_example_is_a_valid_sweep_file(capsys):
 
 
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
-    text = TINY.format(steps=2000, checkpoint_every=5)
+    text = TINY.format(steps=1000, checkpoint_every=5)
     sweep_file = tmp_path / "sweep.toml"
     sweep_file.write_text(text)
     killed = tmp_path / "killed"
@@ -70,7 +71,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     steps_before = load_metrics(killed)["step"].max()
-    assert steps_before < 2000
+    assert steps_before < 1000
 
     spec = parse_sweep(text)
     program = SweepProgram(spec)
@@ -113,6 +114,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # two JAX processes, gloo and a multi-process orbax checkpoint: ~45 s here
 def test_two_processes_under_jax_distributed_complete_a_sweep(tmp_path):
     """Two local processes form one JAX cluster; each writes the rows of its own runs."""
     text = TINY.format(steps=20, checkpoint_every=2)
