@@ -243,8 +243,8 @@ def line_search(
     cases 2-4 only; the recovery cases 0-1 trade reward for feasibility), and the cost surrogate rose
     by at most ``max(-c, 0)``. The first accepted trial is returned, and it is exactly the trial that
     was tested (the public FCPO code tests ``theta + beta^2 x`` but applies ``theta + beta x``). If
-    none passes, ``theta_k`` is kept. All trials are evaluated at once (``vmap``); the surrogates of
-    a Gaussian policy are cheap next to a rollout.
+    none passes, ``theta_k`` is kept. Trials run in order in a ``lax.while_loop`` that stops at the
+    first acceptance.
 
     Args:
       flat_params: f[n], ``theta_k``.
@@ -254,28 +254,46 @@ def line_search(
       delta: KL trust-region size.
       kl_fn, reward_surrogate, cost_surrogate: f[n] -> scalar.
     """
-    fractions = backtrack ** jnp.arange(max_backtracks, dtype=step.dtype)
-    trials = flat_params[None, :] + fractions[:, None] * step[None, :]
-    kl = jax.vmap(kl_fn)(trials)
-    reward_gain = jax.vmap(reward_surrogate)(trials) - reward_surrogate(flat_params)
-    cost_rise = jax.vmap(cost_surrogate)(trials) - cost_surrogate(flat_params)
+    reward_before = reward_surrogate(flat_params)
+    cost_before = cost_surrogate(flat_params)
     checks_reward = case >= CASE_DUAL
-    passed = (
-        (kl <= delta)
-        & ((reward_gain >= 0) | ~checks_reward)
-        & (cost_rise <= jnp.maximum(-c, 0.0))
-        & jnp.all(jnp.isfinite(trials), axis=1)
-    )
-    accepted = jnp.any(passed)
-    first = jnp.argmax(passed)
+    cost_allowance = jnp.maximum(-c, 0.0)
     zero = jnp.zeros((), step.dtype)
+
+    def try_trial(j):
+        trial = flat_params + backtrack ** j.astype(step.dtype) * step
+        kl = kl_fn(trial)
+        reward_gain = reward_surrogate(trial) - reward_before
+        cost_rise = cost_surrogate(trial) - cost_before
+        passed = (
+            (kl <= delta)
+            & ((reward_gain >= 0) | ~checks_reward)
+            & (cost_rise <= cost_allowance)
+            & jnp.all(jnp.isfinite(trial))
+        )
+        return passed, (trial, kl, reward_gain, cost_rise)
+
+    def keep_searching(carry):
+        j, accepted, _ = carry
+        return ~accepted & (j < max_backtracks)
+
+    def body(carry):
+        j, _, _ = carry
+        passed, found = try_trial(j)
+        return jnp.where(passed, j, j + 1), passed, found
+
+    # Sequential with early exit: the first trial usually passes, so one evaluation, not ten.
+    init = (jnp.zeros((), jnp.int32), jnp.zeros((), bool), (flat_params, zero, zero, zero))
+    n_backtracks, accepted, (trial, kl, reward_gain, cost_rise) = jax.lax.while_loop(
+        keep_searching, body, init
+    )
     return LineSearchResult(
-        params=jnp.where(accepted, trials[first], flat_params),
+        params=jnp.where(accepted, trial, flat_params),
         accepted=accepted,
-        n_backtracks=jnp.where(accepted, first, max_backtracks).astype(jnp.int32),
-        kl=jnp.where(accepted, kl[first], zero),
-        reward_improvement=jnp.where(accepted, reward_gain[first], zero),
-        cost_increase=jnp.where(accepted, cost_rise[first], zero),
+        n_backtracks=n_backtracks,
+        kl=jnp.where(accepted, kl, zero),
+        reward_improvement=jnp.where(accepted, reward_gain, zero),
+        cost_increase=jnp.where(accepted, cost_rise, zero),
     )
 
 

@@ -150,10 +150,13 @@ METRIC_NAMES = (
 
 
 def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
-    """Build ``train(key, cost_limit=config.cost_limit) -> (RunnerState, metrics)``.
+    """Build ``train(key, cost_limit=config.cost_limit, env_params=env_params) -> (RunnerState,
+    metrics)``.
 
     ``cost_limit`` (a scalar, ``inf`` for unconstrained) is traced, so one compiled program serves
-    every limit and ``vmap`` sweeps limits. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations. CPO leaves
+    every limit and ``vmap`` sweeps limits. Passing ``env_params`` as an argument (rather than
+    relying on the default, which ``jit`` bakes in as a constant) keeps large catalogues out of the
+    compiled program. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations. CPO leaves
     ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the update.
     """
     policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
@@ -179,7 +182,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
             key=key,
         )
 
-    def rollout(policy, key: jax.Array) -> Trajectory:
+    def rollout(policy, key: jax.Array, env_params: FCPOParams) -> Trajectory:
         obs, state = env.reset(key, env_params)
 
         def step(carry, step_key):
@@ -357,10 +360,10 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
         }
         return runner._replace(policy=policy, policy_opt=opt_state, multiplier=multiplier), stats
 
-    def iteration(runner: RunnerState, cost_limit: jax.Array):
+    def iteration(runner: RunnerState, cost_limit: jax.Array, env_params: FCPOParams):
         key, k_roll, k_update, k_critic = jax.random.split(runner.key, 4)
         runner = runner._replace(key=key)
-        traj = rollout(runner.policy, k_roll)
+        traj = rollout(runner.policy, k_roll, env_params)
         reward_gae, cost_gae = advantages(runner, traj)
         reward_adv = standardize(reward_gae.advantages)
         cost_adv = center(cost_gae.advantages)
@@ -388,9 +391,15 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
         }
         return runner, metrics
 
-    def train(key: jax.Array, cost_limit: float | jax.Array = config.cost_limit):
+    def train(
+        key: jax.Array,
+        cost_limit: float | jax.Array = config.cost_limit,
+        env_params: FCPOParams = env_params,
+    ):
         limits = jnp.full((config.iterations,), cost_limit, jnp.float32)
-        return jax.lax.scan(iteration, init(key), limits)
+        return jax.lax.scan(
+            lambda runner, limit: iteration(runner, limit, env_params), init(key), limits
+        )
 
     return train
 

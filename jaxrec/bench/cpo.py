@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for n_seeds in (int(s) for s in args.seeds.split(",")):
         keys = jax.random.split(jax.random.key(1), n_seeds)
-        batched = jax.jit(jax.vmap(train))
-        first, best = time_compiled(lambda keys=keys, fn=batched: fn(keys), repeats=args.repeats)
+        batched = jax.jit(jax.vmap(train, in_axes=(0, None, None)))
+        first, best = time_compiled(
+            lambda keys=keys, fn=batched: fn(keys, args.cost_limit, params), repeats=args.repeats
+        )
         env_steps = n_seeds * args.users * args.horizon * args.iterations
         record["by_seeds"].append(
             {

@@ -119,15 +119,16 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    train = jax.jit(jax.vmap(make_train(config, train_env, train_params)))
-    runner, log = jax.block_until_ready(train(jax.random.split(jax.random.key(1), args.seeds)))
+    train = jax.jit(jax.vmap(make_train(config, train_env, train_params), in_axes=(0, None, None)))
+    keys = jax.random.split(jax.random.key(1), args.seeds)
+    runner, log = jax.block_until_ready(train(keys, config.cost_limit, train_params))
     seconds = time.perf_counter() - started
 
-    def test_metrics(policy):
-        items, hits, n_relevant = evaluate(policy, config, test_env, test_params)
-        return protocol_metrics(items, hits, n_relevant, test_params.is_head, CUTOFFS)
+    def test_metrics(policy, params):
+        items, hits, n_relevant = evaluate(policy, config, test_env, params)
+        return protocol_metrics(items, hits, n_relevant, params.is_head, CUTOFFS)
 
-    metrics = jax.jit(jax.vmap(test_metrics))(runner.policy)
+    metrics = jax.jit(jax.vmap(test_metrics, in_axes=(0, None)))(runner.policy, test_params)
     results = {
         "algorithm": args.algorithm,
         "data": args.data,
