@@ -42,8 +42,8 @@ def step_metrics(
 
     - reward / cost: mean clicks and mean cost per user served this step;
     - clicks: total clicks of the step;
-    - exposure_gini: Gini of recent (decayed, position-weighted) exposure over all item slots;
-    - popularity_gini: Gini of popularity (decayed click counts);
+    - exposure_gini: Gini of recent (decayed, position-weighted) exposure over live items;
+    - popularity_gini: Gini of popularity (decayed click counts) over live items;
     - head_share: share of this step's position-weighted exposure that went to head-group items;
     - top1_share: share of recent exposure held by the top 1% of items;
     - active_users, active_producers, alive_items: counts after the step;
@@ -59,8 +59,8 @@ def step_metrics(
         "reward": jnp.where(served, reward, 0.0).sum() / n_served,
         "cost": jnp.where(served, cost, 0.0).sum() / n_served,
         "clicks": reward.sum(),
-        "exposure_gini": gini(recent),
-        "popularity_gini": gini(state.item_popularity),
+        "exposure_gini": gini(recent, where=state.item_alive),
+        "popularity_gini": gini(state.item_popularity, where=state.item_alive),
         "head_share": head_exposure / jnp.maximum(total_exposure, 1e-12),
         "top1_share": top_share(recent, 0.01),
         "active_users": state.user_active.sum().astype(jnp.float32),

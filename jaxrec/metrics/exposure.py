@@ -66,7 +66,7 @@ def _shares(x: jax.Array) -> jax.Array:
     return divide_or(x, total, uniform)
 
 
-def gini(x: jax.Array, axis: int = -1) -> jax.Array:
+def gini(x: jax.Array, axis: int = -1, where: jax.Array | None = None) -> jax.Array:
     """Gini coefficient of non-negative amounts over ALL ``n`` entries, zeros included.
 
     With ``x_(1) <= ... <= x_(n)`` sorted ascending (i 1-based):
@@ -79,15 +79,27 @@ def gini(x: jax.Array, axis: int = -1) -> jax.Array:
     Args:
       x: [..., n, ...] non-negative amounts (e.g. exposure per item).
       axis: the axis holding the n entries.
+      where: optional bool mask like ``x``: only these entries are in the population (e.g. live
+        items of a catalogue with empty slots); ``n`` is then their count.
 
     Returns:
       f32[...] Gini coefficient in [0, 1 - 1/n].
     """
-    x = jnp.sort(_last(x, axis), axis=-1)
-    n = x.shape[-1]
-    coef = 2.0 * jnp.arange(1, n + 1, dtype=jnp.float32) - n - 1.0
+    x = _last(x, axis)
+    where = (
+        jnp.ones(x.shape, bool)
+        if where is None
+        else jnp.broadcast_to(jnp.moveaxis(jnp.asarray(where, bool), axis, -1), x.shape)
+    )
+    # masked-out entries sort after every member, where their coefficient is zeroed
+    x = jnp.sort(jnp.where(where, x, jnp.inf), axis=-1)
+    n = jnp.sum(where, axis=-1, keepdims=True).astype(jnp.float32)
+    rank = jnp.arange(1, x.shape[-1] + 1, dtype=jnp.float32)
+    member = rank <= n
+    x = jnp.where(member, x, 0.0)
+    coef = jnp.where(member, 2.0 * rank - n - 1.0, 0.0)
     total = jnp.sum(x, axis=-1)
-    return divide_or(jnp.sum(coef * x, axis=-1), n * total, 0.0)
+    return divide_or(jnp.sum(coef * x, axis=-1), n[..., 0] * total, 0.0)
 
 
 def hhi(x: jax.Array, normalized: bool = False, axis: int = -1) -> jax.Array:

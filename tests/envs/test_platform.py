@@ -161,6 +161,23 @@ def test_long_horizon_stays_finite_and_bounded(world):
     assert np.all(np.linalg.norm(state.user_factors, axis=1) < 10.0)
 
 
+def test_rollout_memory_is_flat_in_the_horizon(world):
+    """XLA's scratch memory for 10,000 steps equals that for 100 (only the scalar outputs grow)."""
+    env = PlatformEnv(n_users=N_USERS, slate_size=SLATE)
+    policy = GreedyPolicy(env)
+    params = env.default_params(world)
+    carry = init_carry(env, jax.random.key(0), params)
+    sizes = {}
+    for n_steps in (100, 10_000):
+        compiled = (
+            jax.jit(make_rollout(env, policy, n_steps))
+            .lower(carry, params, policy.init_params())
+            .compile()
+        )
+        sizes[n_steps] = compiled.memory_analysis().temp_size_in_bytes
+    assert sizes[10_000] == sizes[100]
+
+
 def test_most_popular_concentrates_exposure_and_random_spreads_it():
     """The Matthew effect: a popularity-ranked feed ends far more concentrated than random."""
     world = synthetic_world(0, n_users=64, n_items=200, n_producers=10, dim=8)

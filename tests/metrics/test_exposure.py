@@ -317,3 +317,18 @@ def test_gradients_stay_finite_at_zero_exposure():
     for metric in (gini, hhi, entropy, top_share):
         grad = jax.grad(lambda x, metric=metric: metric(x))(jnp.zeros(N))
         assert np.all(np.isfinite(grad)), metric.__name__
+
+
+@given(
+    x=st.lists(st.floats(0.0, 100.0), min_size=N, max_size=N),
+    keep=st.lists(st.booleans(), min_size=N, max_size=N),
+)
+def test_masked_gini_equals_gini_of_the_members(x, keep):
+    x, keep = np.asarray(x, np.float32), np.asarray(keep)
+    assume(keep.any())
+    expected = gini_mean_abs_difference(x[keep])
+    got = float(masked_gini(jnp.asarray(x), jnp.asarray(keep)))
+    assert got == pytest.approx(expected, abs=1e-5)
+
+
+masked_gini = jax.jit(lambda x, keep: gini(x, where=keep))
