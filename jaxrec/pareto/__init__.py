@@ -1,7 +1,9 @@
 """Pareto-efficient multi-objective training (PE-LTR) and Pareto frontier tools.
 
 - :func:`pareto_weights`: an optax gradient transformation that combines per-objective gradients
-  with the weights solved each step (chain it with any optimizer).
+  with the weights solved each step (chain it with any optimizer). For embedding tables,
+  :func:`value_and_row_objective_grads` keeps the per-objective gradients on the looked-up rows
+  (:class:`RowGrads`), so the Gram and combine cost O(batch), not O(table).
 - Solvers of the min-norm weight problem: :func:`solve_two_objectives` (exact, K = 2),
   :func:`solve_active_set` (exact, small K), :func:`solve_projected_gradient` (any K),
   :func:`solve_two_step` (the paper's method, stable form).
@@ -31,16 +33,19 @@ from jaxrec.pareto.solvers import (
 )
 from jaxrec.pareto.transform import (
     ParetoWeightsState,
+    RowGrads,
     combine_gradients,
     gram_matrix,
     pareto_weights,
     pareto_weights_state,
     value_and_objective_grads,
+    value_and_row_objective_grads,
 )
 
 __all__ = [
     "SOLVERS",
     "ParetoWeightsState",
+    "RowGrads",
     "adaptive_bound_grid",
     "combine_gradients",
     "fixed_weight_grid",
@@ -60,5 +65,6 @@ __all__ = [
     "solve_weights",
     "validate_bounds",
     "value_and_objective_grads",
+    "value_and_row_objective_grads",
     "weights_objective",
 ]

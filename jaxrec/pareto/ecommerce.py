@@ -35,8 +35,13 @@ from jaxrec.data.ecommerce import EcommerceData, EcommerceLog
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.accuracy import auc
 from jaxrec.metrics.exposure import position_weights
-from jaxrec.models.fm import bce_with_logits, fm_logits, init_fm_params
-from jaxrec.pareto.transform import pareto_weights, value_and_objective_grads
+from jaxrec.models.fm import (
+    bce_with_logits,
+    fm_logits,
+    fm_logits_from_embeddings,
+    init_fm_params,
+)
+from jaxrec.pareto.transform import pareto_weights, value_and_row_objective_grads
 
 Batch = dict[str, jax.Array]
 
@@ -133,7 +138,16 @@ class TrainConfig:
 
 def objective_losses(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
     """The K training losses f32[K] of FM parameters on a batch of lists."""
-    logits = fm_logits(params, batch["feature_ids"])
+    rows = params["embedding"][batch["feature_ids"]]
+    return row_objective_losses(params, rows, batch, objectives)
+
+
+def row_objective_losses(
+    others: dict, rows: jax.Array, batch: Batch, objectives: Sequence[str]
+) -> jax.Array:
+    """:func:`objective_losses` from looked-up embedding rows f32[S, L, F, d] (for PE-LTR's
+    row gradients, :func:`jaxrec.pareto.value_and_row_objective_grads`)."""
+    logits = fm_logits_from_embeddings(rows, others["linear"], others["bias"])
     return jnp.stack([LOSSES[name](logits, batch) for name in objectives])
 
 
@@ -170,8 +184,13 @@ def make_train_fn(
             rows = jax.random.randint(step_key, (config.batch_lists,), 0, n_lists)
             batch = jax.tree.map(lambda x: x[rows], train)
             if mode == "pareto":
-                losses, grads = value_and_objective_grads(
-                    objective_losses, params, batch, objectives
+                losses, grads = value_and_row_objective_grads(
+                    row_objective_losses,
+                    params,
+                    "embedding",
+                    batch["feature_ids"],
+                    batch,
+                    objectives,
                 )
                 updates, opt_state = tx.update(grads, opt_state, params)
                 weights = opt_state[0].weights

@@ -13,6 +13,11 @@ optimizer can follow it::
     params = optax.apply_updates(params, updates)
     pareto_weights_state(opt_state).weights                              # f32[K], for logging
 
+For a model with a large embedding table, compute the gradients with
+:func:`value_and_row_objective_grads`: the table's leaf is then a :class:`RowGrads` on the rows the
+batch looked up, and the Gram and the combine touch only those rows (exactly equal to the dense
+computation; the combine scatters once into the table, as a plain backward pass does).
+
 With no active bound (e.g. ``c = 0``) the combination ``d`` is MGDA's min-norm point: when it is
 non-zero it is a common descent direction, ``<g_i, d> >= ||d||^2 > 0`` for every objective
 (Désidéri 2012). An active bound ``w_i = c_i > w*_i`` deliberately tilts ``d`` toward objective i,
@@ -22,6 +27,7 @@ and the others may then rise to first order: the bounds choose the point on the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -44,20 +50,91 @@ class ParetoWeightsState(NamedTuple):
     gram: jax.Array
 
 
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class RowGrads:
+    """Per-objective gradients of an embedding table, kept on the rows a batch looked up.
+
+    The gradient of the table is ``g_k = scatter_add(zeros[num_rows, d], ids, values[k])``; this
+    holds it without materialising the [K, num_rows, d] dense array. :func:`gram_matrix` and
+    :func:`combine_gradients` treat it exactly like that dense leaf (duplicate ids included).
+
+    Attributes:
+      ids: i32[P], the table row of each lookup (P = lookups in the batch, duplicates allowed).
+      values: f32[K, P, d], the gradient of each objective with respect to each looked-up row.
+      num_rows: the table's row count (static).
+    """
+
+    ids: jax.Array
+    values: jax.Array
+    num_rows: int = field(metadata={"static": True})
+
+    def dense(self) -> jax.Array:
+        """The dense per-objective table gradients f32[K, num_rows, d] (for tests and checks)."""
+        k, _, d = self.values.shape
+        zeros = jnp.zeros((k, self.num_rows, d), self.values.dtype)
+        return zeros.at[:, self.ids].add(self.values)
+
+
+def _is_row_grads(node: Any) -> bool:
+    return isinstance(node, RowGrads)
+
+
+def _row_gram(grads: RowGrads) -> jax.Array:
+    """Exact Gram f32[K, K] of a :class:`RowGrads` leaf, touching only the looked-up rows.
+
+    Lookups of the same row must be summed before the inner product. Each lookup is mapped to the
+    first lookup of its row (a scatter-min of positions into an int table: no sort), the values are
+    segment-summed onto those representatives, and the Gram is taken over the P segments (the
+    non-representative segments are zero). Cost O(K P d + num_rows) integer work instead of the
+    dense O(K num_rows d).
+    """
+    lookups = grads.ids.shape[0]
+    positions = jnp.arange(lookups, dtype=jnp.int32)
+    first = jnp.full((grads.num_rows,), lookups, jnp.int32).at[grads.ids].min(positions)
+    summed = jax.vmap(
+        lambda values: jax.ops.segment_sum(values, first[grads.ids], num_segments=lookups)
+    )(grads.values.astype(jnp.float32))
+    return _flat_gram(summed.reshape(summed.shape[0], -1))
+
+
+def _flat_gram(flat: jax.Array) -> jax.Array:
+    """``flat @ flat.T`` in full float32 precision; flat f32[K, n]. (A plain 2-D dot: XLA's CPU
+    backend runs a 3-operand einsum of the same product several times slower.)"""
+    return jnp.dot(flat, flat.T, precision=jax.lax.Precision.HIGHEST)
+
+
 def gram_matrix(objective_grads: Any) -> jax.Array:
-    """Gram matrix f32[K, K] of per-objective gradients: ``Q_ij = <g_i, g_j>`` over all leaves."""
-    leaves = jax.tree.leaves(objective_grads)
-    return sum(
-        jnp.einsum("ip,jp->ij", flat, flat, precision=jax.lax.Precision.HIGHEST)
-        for flat in (leaf.reshape(leaf.shape[0], -1).astype(jnp.float32) for leaf in leaves)
-    )
+    """Gram matrix f32[K, K] of per-objective gradients: ``Q_ij = <g_i, g_j>`` over all leaves.
+
+    Leaves are dense arrays [K, ...] or :class:`RowGrads` (the Gram of their dense form, computed
+    on the looked-up rows only).
+    """
+    total = 0.0
+    for leaf in jax.tree.leaves(objective_grads, is_leaf=_is_row_grads):
+        if _is_row_grads(leaf):
+            total = total + _row_gram(leaf)
+        else:
+            flat = leaf.reshape(leaf.shape[0], -1).astype(jnp.float32)
+            total = total + jnp.einsum("ip,jp->ij", flat, flat, precision=jax.lax.Precision.HIGHEST)
+    return total
 
 
 def combine_gradients(objective_grads: Any, weights: jax.Array) -> Any:
-    """``sum_k w_k g_k`` for every leaf of a pytree with a leading objective axis."""
-    return jax.tree.map(
-        lambda leaf: jnp.tensordot(weights.astype(leaf.dtype), leaf, axes=1), objective_grads
-    )
+    """``sum_k w_k g_k`` for every leaf of a pytree with a leading objective axis.
+
+    A :class:`RowGrads` leaf becomes its dense table gradient [num_rows, d]: the weighted row
+    gradients scattered once into the table (what a plain backward pass produces).
+    """
+
+    def combine(leaf: Any) -> jax.Array:
+        if _is_row_grads(leaf):
+            rows = jnp.tensordot(weights.astype(leaf.values.dtype), leaf.values, axes=1)
+            zeros = jnp.zeros((leaf.num_rows, rows.shape[-1]), rows.dtype)
+            return zeros.at[leaf.ids].add(rows)
+        return jnp.tensordot(weights.astype(leaf.dtype), leaf, axes=1)
+
+    return jax.tree.map(combine, objective_grads, is_leaf=_is_row_grads)
 
 
 def value_and_objective_grads(
@@ -65,11 +142,43 @@ def value_and_objective_grads(
 ) -> tuple[jax.Array, Any]:
     """Losses f32[K] and their gradients (each leaf gains a leading K axis) in one pass.
 
-    ``loss_fn(params, *args)`` must return the K losses as f32[K]. One forward pass, then the K
-    backward passes batched with ``vmap`` (reverse-mode Jacobian).
+    ``loss_fn(params, *args)`` must return the K losses as f32[K]. One forward pass, then one
+    pullback with the K unit cotangents batched by ``vmap`` (reverse-mode Jacobian).
     """
     losses, pullback = jax.vjp(lambda p: loss_fn(p, *args), params)
     (grads,) = jax.vmap(pullback)(jnp.eye(losses.shape[0], dtype=losses.dtype))
+    return losses, grads
+
+
+def value_and_row_objective_grads(
+    loss_fn: Callable[..., jax.Array],
+    params: dict[str, Any],
+    table: str,
+    ids: jax.Array,
+    *args: Any,
+) -> tuple[jax.Array, dict[str, Any]]:
+    """Like :func:`value_and_objective_grads`, with the embedding table's gradient as RowGrads.
+
+    The table lookup ``params[table][ids]`` happens here; ``loss_fn(other_params, rows, *args)``
+    gets the looked-up rows f32[*ids.shape, d] and the remaining parameters and returns f32[K].
+    The K-way pullback then runs only through the model after the lookup, and the table's
+    gradient stays on the P = ids.size looked-up rows, so neither the backward pass nor the Gram
+    and combine of :func:`pareto_weights` touch the whole table.
+
+    Returns:
+      ``(losses f32[K], grads)``: ``grads[table]`` is a :class:`RowGrads`, every other leaf gains a
+      leading K axis.
+    """
+    embedding = params[table]
+    others = {name: value for name, value in params.items() if name != table}
+    rows = embedding[ids]
+    losses, pullback = jax.vjp(lambda o, r: loss_fn(o, r, *args), others, rows)
+    other_grads, row_grads = jax.vmap(pullback)(jnp.eye(losses.shape[0], dtype=losses.dtype))
+    num_objectives, dim = losses.shape[0], embedding.shape[-1]
+    grads = dict(other_grads)
+    grads[table] = RowGrads(
+        ids.reshape(-1), row_grads.reshape(num_objectives, -1, dim), embedding.shape[0]
+    )
     return losses, grads
 
 
@@ -91,7 +200,9 @@ def pareto_weights(
 
     Returns:
       An ``optax.GradientTransformation``. ``update(grads, state, params=None)`` takes leaves of
-      shape [K, ...] and returns leaves of shape [...]; the state is :class:`ParetoWeightsState`.
+      shape [K, ...] (or :class:`RowGrads` for an embedding table, see
+      :func:`value_and_row_objective_grads`) and returns leaves of shape [...]; the state is
+      :class:`ParetoWeightsState`.
     """
     if not isinstance(bounds, jax.core.Tracer):
         bounds = validate_bounds(bounds)
@@ -110,7 +221,8 @@ def pareto_weights(
         updates: Any, state: ParetoWeightsState, params: Any = None
     ) -> tuple[Any, ParetoWeightsState]:
         del params
-        for leaf in jax.tree.leaves(updates):
+        for leaf in jax.tree.leaves(updates, is_leaf=_is_row_grads):
+            leaf = leaf.values if _is_row_grads(leaf) else leaf
             if leaf.ndim == 0 or leaf.shape[0] != num_objectives:
                 raise ConfigError(
                     "updates",

@@ -1,4 +1,5 @@
-"""The pareto_weights optax transformation: combination, chaining, lagged mode, errors."""
+"""The pareto_weights optax transformation: combination, chaining, lagged mode, row gradients,
+errors."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import optax
 import pytest
 
 from jaxrec.errors import ConfigError
+from jaxrec.models.fm import bce_with_logits, fm_logits, fm_logits_from_embeddings, init_fm_params
 from jaxrec.pareto import (
     ParetoWeightsState,
+    RowGrads,
+    combine_gradients,
     gram_matrix,
     pareto_weights,
     pareto_weights_state,
     solve_two_objectives,
     value_and_objective_grads,
+    value_and_row_objective_grads,
 )
 
 
@@ -124,3 +129,73 @@ def test_errors_name_the_field(problem) -> None:
         tx.update(grads, tx.init(params))
     with pytest.raises(ConfigError, match=r"^opt_state"):
         pareto_weights_state(optax.sgd(0.1).init(params))
+
+
+def fm_two_losses(params: dict, ids: jax.Array, labels: jax.Array) -> jax.Array:
+    """Two BCE losses of one FM score f32[2]: the dense reference for the row-gradient path."""
+    return bce_with_logits(fm_logits(params, ids)[None, :], labels).mean(axis=-1)
+
+
+def fm_two_losses_from_rows(others: dict, rows: jax.Array, labels: jax.Array) -> jax.Array:
+    logits = fm_logits_from_embeddings(rows, others["linear"], others["bias"])
+    return bce_with_logits(logits[None, :], labels).mean(axis=-1)
+
+
+@pytest.fixture(scope="module")
+def fm_problem():
+    """A 12-row table looked up 40 x 3 times: nearly every row is looked up several times."""
+    params = init_fm_params(jax.random.key(0), 12, 4, 3)
+    params = jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape), params)
+    ids = jax.random.randint(jax.random.key(2), (40, 3), 0, 12)
+    labels = (jax.random.uniform(jax.random.key(3), (2, 40)) < 0.4).astype(jnp.float32)
+    return params, ids, labels
+
+
+def test_row_grads_equal_the_dense_gradients_gram_and_combine(fm_problem) -> None:
+    """Gram and combine on the looked-up rows equal the dense computation, duplicates included."""
+    params, ids, labels = fm_problem
+    assert len(np.unique(np.asarray(ids))) < ids.size  # duplicates are exercised
+    losses, row_grads = jax.jit(
+        lambda p: value_and_row_objective_grads(
+            fm_two_losses_from_rows, p, "embedding", ids, labels
+        )
+    )(params)
+    assert isinstance(row_grads["embedding"], RowGrads)
+    jacobian = jax.jacrev(fm_two_losses)(params, ids, labels)
+    np.testing.assert_allclose(losses, fm_two_losses(params, ids, labels), rtol=1e-6)
+    np.testing.assert_allclose(
+        row_grads["embedding"].dense(), jacobian["embedding"], rtol=1e-5, atol=1e-8
+    )
+    # Independent dense reference in float64 NumPy: per-objective table gradients by np.add.at.
+    values = np.asarray(row_grads["embedding"].values, np.float64)
+    dense = np.zeros((2, 12, 4))
+    for k in range(2):
+        np.add.at(dense[k], np.asarray(ids).ravel(), values[k])
+    flat = np.concatenate(
+        [dense.reshape(2, -1)]
+        + [np.asarray(row_grads[n], np.float64).reshape(2, -1) for n in ("linear", "bias")],
+        axis=1,
+    )
+    np.testing.assert_allclose(jax.jit(gram_matrix)(row_grads), flat @ flat.T, rtol=1e-5)
+    weights = jnp.array([0.3, 0.7])
+    combined = jax.jit(combine_gradients)(row_grads, weights)
+    np.testing.assert_allclose(
+        combined["embedding"], np.tensordot([0.3, 0.7], dense, axes=1), rtol=1e-5, atol=1e-8
+    )
+    np.testing.assert_allclose(
+        combined["linear"], 0.3 * row_grads["linear"][0] + 0.7 * row_grads["linear"][1], rtol=1e-6
+    )
+
+
+def test_row_grads_update_equals_the_dense_update(fm_problem) -> None:
+    params, ids, labels = fm_problem
+    tx = optax.chain(pareto_weights([0.0, 0.2]), optax.sgd(1.0))
+    _, dense_grads = value_and_objective_grads(fm_two_losses, params, ids, labels)
+    _, row_grads = value_and_row_objective_grads(
+        fm_two_losses_from_rows, params, "embedding", ids, labels
+    )
+    dense_updates, dense_state = tx.update(dense_grads, tx.init(params))
+    row_updates, row_state = tx.update(row_grads, tx.init(params))
+    np.testing.assert_allclose(row_state[0].weights, dense_state[0].weights, rtol=1e-5)
+    for name in params:
+        np.testing.assert_allclose(row_updates[name], dense_updates[name], rtol=1e-5, atol=1e-8)
