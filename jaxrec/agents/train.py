@@ -156,8 +156,9 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
     ``cost_limit`` (a scalar, ``inf`` for unconstrained) is traced, so one compiled program serves
     every limit and ``vmap`` sweeps limits. Passing ``env_params`` as an argument (rather than
     relying on the default, which ``jit`` bakes in as a constant) keeps large catalogues out of the
-    compiled program. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations. CPO leaves
-    ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the update.
+    compiled program. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations.
+    CPO leaves ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the
+    update.
     """
     policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
     critic_net = Critic(config.hidden)
