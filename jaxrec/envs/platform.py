@@ -371,7 +371,8 @@ class PlatformEnv:
         world = params.world
         u, k = self.n_users, self.slate_size
         slate = action.astype(jnp.int32)
-        shown = state.item_alive[slate] & state.user_active[:, None]  # bool[U, K]
+        # a negative id is an empty position (a re-ranker may leave one rather than break a floor)
+        shown = (slate >= 0) & state.item_alive[slate] & state.user_active[:, None]  # bool[U, K]
 
         # --- user response: examination x click probability -----------------------------
         item_vectors = state.item_factors[slate]  # [U, K, d]
