@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,8 @@ def load_policy(path: str | Path) -> MarketplacePolicy:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        line = getattr(err, "lineno", None)
+        found = re.search(r"at line (\d+)", str(err))  # Python 3.11 has no err.lineno
+        line = int(found.group(1)) if found else None
         raise DataFormatError(path, f"not valid TOML: {err}", line=line) from None
     return policy_from_dict(raw, source=str(path))
 
