@@ -157,6 +157,11 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
     every limit and ``vmap`` sweeps limits. Passing ``env_params`` as an argument (rather than
     relying on the default, which ``jit`` bakes in as a constant) keeps large catalogues out of the
     compiled program. ``metrics`` maps each of :data:`METRIC_NAMES` to an array over iterations.
+
+    For progress reporting and resumable runs, ``train.init(key) -> RunnerState`` and
+    ``train.iterate(runner, n_iterations, cost_limit, env_params) -> (RunnerState, metrics)``
+    (``n_iterations`` static) split ``train`` into chunks: ``train(key)`` equals ``init`` followed
+    by chunks of ``iterate`` adding up to ``config.iterations``.
     CPO leaves ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the
     update.
     """
@@ -392,16 +397,24 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
         }
         return runner, metrics
 
+    def iterate(
+        runner: RunnerState,
+        n_iterations: int,
+        cost_limit: float | jax.Array = config.cost_limit,
+        env_params: FCPOParams = env_params,
+    ):
+        limits = jnp.full((n_iterations,), cost_limit, jnp.float32)
+        return jax.lax.scan(lambda r, limit: iteration(r, limit, env_params), runner, limits)
+
     def train(
         key: jax.Array,
         cost_limit: float | jax.Array = config.cost_limit,
         env_params: FCPOParams = env_params,
     ):
-        limits = jnp.full((config.iterations,), cost_limit, jnp.float32)
-        return jax.lax.scan(
-            lambda runner, limit: iteration(runner, limit, env_params), init(key), limits
-        )
+        return iterate(init(key), config.iterations, cost_limit, env_params)
 
+    train.init = init
+    train.iterate = iterate
     return train
 
 

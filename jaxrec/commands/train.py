@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import jax.numpy as jnp
     import numpy as np
     import pandas as pd
+    from tqdm.auto import tqdm
 
     from jaxrec.agents.train import (
         METRIC_NAMES,
@@ -119,9 +120,24 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    train = jax.jit(jax.vmap(make_train(config, train_env, train_params), in_axes=(0, None, None)))
-    keys = jax.random.split(jax.random.key(1), args.seeds)
-    runner, log = jax.block_until_ready(train(keys, config.cost_limit, train_params))
+    train = make_train(config, train_env, train_params)
+    # Equal chunks of the iteration loop compile once and let a progress bar advance per chunk.
+    chunk = max(d for d in range(1, min(10, args.iterations) + 1) if args.iterations % d == 0)
+    iterate = jax.jit(
+        jax.vmap(lambda r, limit, p: train.iterate(r, chunk, limit, p), in_axes=(0, None, None))
+    )
+    runner = jax.vmap(train.init)(jax.random.split(jax.random.key(1), args.seeds))
+    chunks = []
+    with tqdm(total=args.iterations, desc=f"{args.algorithm} iterations", unit="it") as progress:
+        for _ in range(args.iterations // chunk):
+            runner, metrics_chunk = iterate(runner, config.cost_limit, train_params)
+            chunks.append(jax.device_get(metrics_chunk))
+            progress.update(chunk)
+            progress.set_postfix(
+                ret=f"{chunks[-1]['episode_return'][:, -1].mean():.3f}",
+                cost=f"{chunks[-1]['episode_cost'][:, -1].mean():.2f}",
+            )
+    log = {name: np.concatenate([c[name] for c in chunks], axis=1) for name in METRIC_NAMES}
     seconds = time.perf_counter() - started
 
     def test_metrics(policy, params):

@@ -163,3 +163,25 @@ def test_protocol_metrics_match_numpy():
         }
         for name, value in expected.items():
             assert float(out[f"{name}@{k}"]) == pytest.approx(value, rel=1e-5, abs=1e-6), name
+
+
+@pytest.mark.slow  # ~15 s: two compiles
+def test_train_in_chunks_equals_train_at_once(world):
+    env, params = world
+    config = TrainConfig(algorithm="cpo", iterations=4, hidden=(16,), cg_iterations=5)
+    train = make_train(config, env, params)
+    key = jax.random.key(3)
+    state, metrics = jax.jit(train)(key, 1.0)
+    iterate = jax.jit(train.iterate, static_argnums=1)
+    runner = train.init(key)
+    chunks = []
+    for _ in range(2):
+        runner, chunk = iterate(runner, 2, 1.0)
+        chunks.append(chunk)
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(
+            np.concatenate([np.asarray(c[name], np.float64) for c in chunks]),
+            np.asarray(metrics[name], np.float64),
+            rtol=1e-5, atol=1e-6, err_msg=name,
+        )  # fmt: skip
+    chex.assert_trees_all_close(runner.policy, state.policy, rtol=1e-5, atol=1e-6)
