@@ -9,6 +9,7 @@ of ``w`` itself, the action actually sampled, never of the item it maps to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -17,7 +18,8 @@ import jax.numpy as jnp
 
 from jaxrec.agents.selection import select_slate
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+# a Python float: a jnp call at import would start the JAX backend before jax.distributed.initialize
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 class MLP(nn.Module):

@@ -361,8 +361,8 @@ class PlatformEnv:
         """Serve ``action`` (i32[U, K] item ids, best first) to every user and advance one step.
 
         Returns ``(obs, state, reward f32[U], cost f32[U], terminated bool[U], truncated bool[U],
-        info)``. Slate entries that are dead items (or any entry for an inactive user) are not
-        shown: they earn no exposure, clicks or cost.
+        info)``. Slate entries that are negative (an empty position), dead items, or any entry for
+        an inactive user are not shown: they earn no exposure, clicks or cost.
         """
         return self.transition(state, action, self.sample_noise(key, params), params)
 

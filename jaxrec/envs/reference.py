@@ -83,7 +83,8 @@ def reference_step(
         logits = []
         for pos in range(k):
             item = slate[u, pos]
-            shown[u, pos] = bool(s["item_alive"][item]) and bool(s["user_active"][u])
+            # a negative id leaves the position empty
+            shown[u, pos] = item >= 0 and bool(s["item_alive"][item]) and bool(s["user_active"][u])
             relevance = float(np.dot(s["user_factors"][u], s["item_factors"][item]))
             logits.append(p["relevance_weight"] * relevance + offset[item])
         if int(p["choice_model"]) == 1:

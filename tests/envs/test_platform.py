@@ -62,6 +62,7 @@ def test_transition_matches_numpy_reference(world, choice_model):
         key, noise_key = jax.random.split(key)
         noise = sample(noise_key, params)
         slate = random_slates(rng, N_USERS, N_ITEMS, SLATE)
+        slate[rng.random(slate.shape) < 0.1] = -1  # some empty positions
         _, new_state, reward, cost, terminated, truncated, _ = transition(
             state, jnp.asarray(slate), noise, params
         )
