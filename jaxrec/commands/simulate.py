@@ -37,7 +37,9 @@ def build_world(config, data: str, data_dir: str | None, seed: int):
     if not data_dir:
         raise ConfigError("--data-dir", f"--data {data} needs the directory of the MovieLens files")
     loader = load_ml100k if data == "ml-100k" else load_ml1m
-    return world_from_ratings(loader(data_dir), dim=config.world.dim, seed=seed)
+    ratings = loader(data_dir)
+    n_producers = min(config.world.n_producers, ratings.n_items)
+    return world_from_ratings(ratings, dim=config.world.dim, n_producers=n_producers, seed=seed)
 
 
 def run(args: argparse.Namespace) -> int:
