@@ -470,3 +470,59 @@ def make_closed_loop(
         return jax.lax.scan(one_step, carry, steps)
 
     return rollout
+
+
+def run_closed_loop(
+    env: PlatformEnv,
+    env_params: EnvParams,
+    config: LoopConfig,
+    rerank_params: RerankParams | None = None,
+    n_worlds: int = 1,
+    n_steps: int = 500,
+    seed: int = 0,
+    chunk: int = 100,
+    progress: bool = False,
+    desc: str = "closed loop",
+) -> tuple[Any, LoopCarry]:
+    """Run ``n_worlds`` closed-loop worlds for ``n_steps`` as compiled chunks; health per step.
+
+    Returns ``(frame, carry)``: ``frame`` (pandas) has one row per (world, step) with the columns
+    of :data:`jaxrec.metrics.health.HEALTH_METRICS`, ``retrained`` and ``gave_way_*``; ``carry`` is
+    the final batched carry. At most two programs compile (the chunk and a shorter last one).
+    """
+    import numpy as np
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from jaxrec.metrics.health import make_health_metrics, user_segments
+
+    if rerank_params is not None and env.slate_size < int(rerank_params.min_new_slots):
+        raise ConfigError("slate.min_new_slots", f"exceeds the slate size {env.slate_size}")
+    metrics_fn = make_health_metrics(env, user_segments(env_params.world))
+    keys = jax.random.split(jax.random.key(seed), n_worlds)
+    # params are arguments, not closed-over constants, so XLA does not constant-fold the world
+    init = jax.jit(jax.vmap(lambda k, p: init_loop_carry(env, k, p, config), in_axes=(0, None)))
+    carry = init(keys, env_params)
+    programs: dict[int, Callable] = {}
+    chunks: list[dict[str, np.ndarray]] = []
+    bar = tqdm(total=n_steps, desc=desc, unit="step", disable=not progress)
+    done = 0
+    while done < n_steps:
+        length = min(chunk, n_steps - done)
+        if length not in programs:
+            rollout = make_closed_loop(
+                env, config, length, metrics_fn, rerank=rerank_params is not None
+            )
+            programs[length] = jax.jit(
+                jax.vmap(rollout, in_axes=(0, None, None, None)), donate_argnums=(0,)
+            )
+        carry, metrics = programs[length](carry, env_params, rerank_params, jnp.int32(done))
+        chunks.append({name: np.asarray(value) for name, value in metrics.items()})
+        done += length
+        bar.update(length)
+    bar.close()
+    world, step = np.meshgrid(np.arange(n_worlds), np.arange(1, n_steps + 1), indexing="ij")
+    columns = {"world": world.ravel(), "step": step.ravel()}
+    for name in sorted(chunks[0]):
+        columns[name] = np.concatenate([c[name] for c in chunks], axis=1).ravel()
+    return pd.DataFrame(columns), carry
