@@ -84,13 +84,19 @@ class EcommerceLog:
 
 @dataclass(frozen=True, eq=False)
 class EcommerceData:
-    """Train and test lists sharing one FM feature table of ``sum(field_sizes)`` rows."""
+    """Train and test lists sharing one FM feature table of ``sum(field_sizes)`` rows.
+
+    ``catalogue`` (optional i32[M, F - 1]): the non-user FM rows of every candidate item, for
+    objectives that rank the whole catalogue for a user (the exposure objective of
+    :mod:`jaxrec.pareto.ecommerce`); field 0 of ``feature_ids`` must then be the user.
+    """
 
     name: str
     field_sizes: tuple[int, ...]
     train: EcommerceLog
     test: EcommerceLog
     field_names: tuple[str, ...] = FIELD_NAMES
+    catalogue: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:

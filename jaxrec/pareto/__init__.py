@@ -8,12 +8,13 @@
   :func:`solve_active_set` (exact, small K), :func:`solve_projected_gradient` (any K),
   :func:`solve_two_step` (the paper's method, stable form).
 - Frontier tools: :func:`non_dominated`, :func:`hypervolume`, :func:`least_misery`,
-  :func:`adaptive_bound_grid`, :func:`fixed_weight_grid`.
+  :func:`adaptive_bound_grid`, :func:`gap_bound_grid`, :func:`fixed_weight_grid`.
 """
 
 from jaxrec.pareto.frontier import (
     adaptive_bound_grid,
     fixed_weight_grid,
+    gap_bound_grid,
     hypervolume,
     hypervolume_2d,
     least_misery,
@@ -49,6 +50,7 @@ __all__ = [
     "adaptive_bound_grid",
     "combine_gradients",
     "fixed_weight_grid",
+    "gap_bound_grid",
     "gram_matrix",
     "hypervolume",
     "hypervolume_2d",

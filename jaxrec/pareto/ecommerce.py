@@ -1,4 +1,5 @@
-"""CTR and GMV objectives for an FM scorer on e-commerce lists, and many training runs as one program.
+"""Objectives for an FM scorer on logged lists (CTR, GMV, accuracy, exposure) and many training
+runs as one program.
 
 Objectives (PE-LTR, Lin et al. 2019), on a batch of lists with scores ``s = FM(features)``:
 
@@ -8,12 +9,24 @@ Objectives (PE-LTR, Lin et al. 2019), on a batch of lists with scores ``s = FM(f
   minimised by ``s -> inf``; the non-purchased impressions act as the negatives that make it
   well posed — and they are what sets it against CTR (clicked-but-not-bought impressions are
   positives for one objective and negatives for the other).
+- ``accuracy``: the click BCE again, under the name used when it is paired with ``exposure``.
+- ``exposure``: exposure concentration of the scorer over the whole catalogue (needs
+  ``data.catalogue``, e.g. a simulator log, :mod:`jaxrec.data.simulator_log`). Each user ``s`` of
+  the batch scores every candidate item; ``softmax(s_s)`` is the probability that a Plackett-Luce
+  ranking with these logits puts an item first (a smooth stand-in for top-K exposure, cf. Singh &
+  Joachims 2019). The penalty is ``M * sum_i share_i^2 - 1`` with ``share`` the batch mean of those
+  probabilities: ``M x`` the Herfindahl index minus 1, 0 for equal exposure and ``M - 1`` for a
+  monopoly. Ranking by relevance concentrates exposure on the items users click, so it conflicts
+  with accuracy.
 
 Evaluation metrics (larger is better), on held-out lists:
 
 - ``ctr``: click AUC over all impressions (:func:`jaxrec.metrics.auc`).
 - ``gmv``: G-NDCG, NDCG with gain ``price`` on purchased impressions (0 otherwise), averaged over
   lists with a purchase.
+- ``accuracy``: click AUC, as ``ctr``.
+- ``exposure``: ``1 - Gini`` of the position-weighted (``1/log2(1 + rank)``) exposure each
+  catalogue item receives from the hard top-``L`` rankings of the distinct test users.
 
 :func:`train_runs` trains a grid of settings x seeds as one ``jit``-compiled ``vmap``: in
 ``"pareto"`` mode a setting is a bound vector for :func:`jaxrec.pareto.pareto_weights`; in
@@ -24,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,27 +47,35 @@ import optax
 from jaxrec.data.ecommerce import EcommerceData, EcommerceLog
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.accuracy import auc
-from jaxrec.metrics.exposure import position_weights
+from jaxrec.metrics.exposure import expected_exposure, gini, position_weights
 from jaxrec.models.fm import (
     bce_with_logits,
-    fm_logits,
     fm_logits_from_embeddings,
     init_fm_params,
 )
 from jaxrec.pareto.transform import pareto_weights, value_and_row_objective_grads
 
 Batch = dict[str, jax.Array]
+CATALOGUE_KEYS = ("catalogue", "catalogue_users")  # per-log arrays, not indexed by list
 
 
-def log_arrays(log: EcommerceLog) -> Batch:
-    """The device arrays of a log: feature_ids i32[S, L, F], clicks/purchases/prices f32[S, L], mask."""
-    return {
+def log_arrays(log: EcommerceLog, catalogue: np.ndarray | None = None) -> Batch:
+    """The device arrays of a log: feature_ids i32[S, L, F], clicks/purchases/prices f32[S, L], mask.
+
+    With ``catalogue`` i32[M, F - 1] (the item rows of every candidate) it also holds that and
+    ``catalogue_users`` i32[U], the distinct users of the log (field 0), for the exposure objective.
+    """
+    arrays = {
         "feature_ids": jnp.asarray(log.feature_ids, jnp.int32),
         "clicks": jnp.asarray(log.clicks, jnp.float32),
         "purchases": jnp.asarray(log.purchases, jnp.float32),
         "prices": jnp.asarray(log.prices, jnp.float32),
         "mask": jnp.asarray(log.mask, jnp.float32),
     }
+    if catalogue is not None:
+        arrays["catalogue"] = jnp.asarray(catalogue, jnp.int32)
+        arrays["catalogue_users"] = jnp.asarray(np.unique(log.feature_ids[:, 0, 0]), jnp.int32)
+    return arrays
 
 
 def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -70,6 +91,17 @@ def gmv_loss(logits: jax.Array, batch: Batch) -> jax.Array:
     """log(1 + price)-weighted purchase BCE with non-purchases as negatives; logits f32[S, L]."""
     weight = jnp.where(batch["purchases"] > 0.5, jnp.log1p(batch["prices"]), 1.0)
     return _masked_mean(weight * bce_with_logits(logits, batch["purchases"]), batch["mask"])
+
+
+def exposure_concentration_loss(catalogue_logits: jax.Array, batch: Batch) -> jax.Array:
+    """``M * sum_i share_i^2 - 1`` of the users' softmax exposure; catalogue_logits f32[S, M].
+
+    ``share = mean_s softmax(catalogue_logits[s])`` (see the module docstring): 0 when every item
+    gets the same expected exposure, ``M - 1`` when one item gets it all. Differentiable.
+    """
+    del batch
+    share = jnp.mean(jax.nn.softmax(catalogue_logits, axis=-1), axis=0)
+    return share.shape[0] * jnp.sum(jnp.square(share)) - 1.0
 
 
 def g_ndcg(scores: jax.Array, gains: jax.Array, mask: jax.Array) -> jax.Array:
@@ -90,7 +122,30 @@ def g_ndcg(scores: jax.Array, gains: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(per_list) / jnp.maximum(jnp.sum(has_gain), 1)
 
 
-LOSSES: dict[str, Callable[[jax.Array, Batch], jax.Array]] = {"ctr": ctr_loss, "gmv": gmv_loss}
+def top_k_exposure_equality(catalogue_scores: jax.Array, length: int) -> jax.Array:
+    """``1 - Gini`` of the exposure the hard top-``length`` rankings give each catalogue item.
+
+    catalogue_scores f32[U, M]: every user's score of every candidate. Each user's top ``length``
+    items receive the position weights ``1 / log2(1 + rank)``; the Gini runs over all M items, so
+    items nobody is shown count (at zero).
+    """
+    n_items = catalogue_scores.shape[-1]
+    length = min(length, n_items)
+    _, rankings = jax.lax.top_k(catalogue_scores, length)
+    exposure = expected_exposure(rankings, n_items, position_weights(length, "log"))
+    return 1.0 - gini(exposure)
+
+
+class Scores(NamedTuple):
+    """FM logits of one batch: ``lists`` f32[S, L] for the logged impressions, ``catalogue``
+    f32[U, M] for every (user, candidate item) pair, or None when no objective needs it."""
+
+    lists: jax.Array
+    catalogue: jax.Array | None
+
+
+def _list_metric(metric: Callable[[jax.Array, Batch], jax.Array]) -> Callable:
+    return lambda scores, batch: metric(scores.lists, batch)
 
 
 def _click_auc(scores: jax.Array, batch: Batch) -> jax.Array:
@@ -101,11 +156,34 @@ def _gmv_g_ndcg(scores: jax.Array, batch: Batch) -> jax.Array:
     return g_ndcg(scores, batch["purchases"] * batch["prices"], batch["mask"])
 
 
-METRICS: dict[str, Callable[[jax.Array, Batch], jax.Array]] = {
-    "ctr": _click_auc,
-    "gmv": _gmv_g_ndcg,
+def _exposure_equality(scores: Scores, batch: Batch) -> jax.Array:
+    return top_k_exposure_equality(scores.catalogue, batch["clicks"].shape[-1])
+
+
+LOSSES: dict[str, Callable[[Scores, Batch], jax.Array]] = {
+    "ctr": _list_metric(ctr_loss),
+    "gmv": _list_metric(gmv_loss),
+    "accuracy": _list_metric(ctr_loss),
+    "exposure": lambda scores, batch: exposure_concentration_loss(scores.catalogue, batch),
 }
-METRIC_NAMES: dict[str, str] = {"ctr": "click AUC", "gmv": "G-NDCG"}
+METRICS: dict[str, Callable[[Scores, Batch], jax.Array]] = {
+    "ctr": _list_metric(_click_auc),
+    "gmv": _list_metric(_gmv_g_ndcg),
+    "accuracy": _list_metric(_click_auc),
+    "exposure": _exposure_equality,
+}
+METRIC_NAMES: dict[str, str] = {
+    "ctr": "click AUC",
+    "gmv": "G-NDCG",
+    "accuracy": "click AUC",
+    "exposure": "1 - Gini of top-K exposure",
+}
+CATALOGUE_OBJECTIVES = frozenset({"exposure"})
+
+
+def needs_catalogue(objectives: Sequence[str]) -> bool:
+    """Whether any objective scores the whole catalogue (then the data needs ``catalogue``)."""
+    return any(name in CATALOGUE_OBJECTIVES for name in objectives)
 
 
 def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -120,11 +198,6 @@ def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def evaluate_scores(scores: jax.Array, batch: Batch, objectives: Sequence[str]) -> jax.Array:
-    """Metric values f32[K] of scores f32[S, L] on a log, in the order of ``objectives``."""
-    return jnp.stack([METRICS[name](scores, batch) for name in objectives])
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Training of one FM run: ``steps`` Adam steps on batches of ``batch_lists`` random lists."""
@@ -136,19 +209,72 @@ class TrainConfig:
     solver: str = "auto"
 
 
-def objective_losses(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
-    """The K training losses f32[K] of FM parameters on a batch of lists."""
-    rows = params["embedding"][batch["feature_ids"]]
-    return row_objective_losses(params, rows, batch, objectives)
+def fm_catalogue_logits(
+    user_rows: jax.Array, item_rows: jax.Array, linear: jax.Array, bias: jax.Array
+) -> jax.Array:
+    """FM logits f32[U, M] of every (user, item) pair without building the U x M x F embeddings.
+
+    user_rows f32[U, d] (field 0), item_rows f32[M, F - 1, d] (the other fields). With ``s_i`` the
+    sum of an item's field embeddings, the FM of :mod:`jaxrec.models.fm` expands to
+    ``b + <w, e_u> + <w, s_i> + <e_u, s_i> + 0.5 (|s_i|^2 - sum_f |e_f|^2)``: one [U, d] x [d, M]
+    product instead of U x M forward passes.
+    """
+    item_sum = item_rows.sum(axis=-2)
+    item_pairs = 0.5 * (
+        jnp.sum(jnp.square(item_sum), -1) - jnp.sum(jnp.square(item_rows), (-2, -1))
+    )
+    item_part = item_sum @ linear + item_pairs
+    return bias + (user_rows @ linear)[:, None] + item_part[None, :] + user_rows @ item_sum.T
+
+
+def lookup_ids(batch: Batch, objectives: Sequence[str], users: str = "lists") -> jax.Array:
+    """The embedding rows i32[P] a batch reads: its lists' feature ids, then (for catalogue
+    objectives) the users (field 0 of each list, or ``batch["catalogue_users"]`` when ``users`` is
+    ``"catalogue_users"``) and the catalogue's item rows."""
+    ids = [batch["feature_ids"].reshape(-1)]
+    if needs_catalogue(objectives):
+        user_ids = batch["feature_ids"][:, 0, 0] if users == "lists" else batch[users]
+        ids += [user_ids, batch["catalogue"].reshape(-1)]
+    return jnp.concatenate(ids)
+
+
+def scores_from_rows(others: dict, rows: jax.Array, batch: Batch, with_catalogue: bool) -> Scores:
+    """:class:`Scores` from the rows of :func:`lookup_ids` f32[P, d] and the other FM parameters."""
+    lists, length, fields = batch["feature_ids"].shape
+    n_list_rows = lists * length * fields
+    list_rows = rows[:n_list_rows].reshape(lists, length, fields, -1)
+    logits = fm_logits_from_embeddings(list_rows, others["linear"], others["bias"])
+    catalogue = None
+    if with_catalogue:
+        n_items = batch["catalogue"].shape[0]
+        n_users = rows.shape[0] - n_list_rows - batch["catalogue"].size
+        user_rows = rows[n_list_rows : n_list_rows + n_users]
+        item_rows = rows[n_list_rows + n_users :].reshape(n_items, fields - 1, -1)
+        catalogue = fm_catalogue_logits(user_rows, item_rows, others["linear"], others["bias"])
+    return Scores(logits, catalogue)
 
 
 def row_objective_losses(
     others: dict, rows: jax.Array, batch: Batch, objectives: Sequence[str]
 ) -> jax.Array:
-    """:func:`objective_losses` from looked-up embedding rows f32[S, L, F, d] (for PE-LTR's
-    row gradients, :func:`jaxrec.pareto.value_and_row_objective_grads`)."""
-    logits = fm_logits_from_embeddings(rows, others["linear"], others["bias"])
-    return jnp.stack([LOSSES[name](logits, batch) for name in objectives])
+    """The K training losses f32[K] from the looked-up rows of :func:`lookup_ids` (the form
+    :func:`jaxrec.pareto.value_and_row_objective_grads` differentiates)."""
+    scores = scores_from_rows(others, rows, batch, needs_catalogue(objectives))
+    return jnp.stack([LOSSES[name](scores, batch) for name in objectives])
+
+
+def objective_losses(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
+    """The K training losses f32[K] of FM parameters on a batch of lists."""
+    rows = params["embedding"][lookup_ids(batch, objectives)]
+    return row_objective_losses(params, rows, batch, objectives)
+
+
+def evaluate(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
+    """Metric values f32[K] of FM parameters on a log (the catalogue over its distinct users)."""
+    with_catalogue = needs_catalogue(objectives)
+    ids = lookup_ids(batch, objectives, users="catalogue_users")
+    scores = scores_from_rows(params, params["embedding"][ids], batch, with_catalogue)
+    return jnp.stack([METRICS[name](scores, batch) for name in objectives])
 
 
 def make_train_fn(
@@ -166,6 +292,12 @@ def make_train_fn(
     if mode not in ("pareto", "fixed"):
         raise ConfigError("mode", f"expected 'pareto' or 'fixed', got {mode!r}")
     objectives = tuple(objectives)
+    if needs_catalogue(objectives) and data.catalogue is None:
+        raise ConfigError(
+            "objectives",
+            f"{','.join(objectives)} needs a catalogue of candidate items; {data.name} has none "
+            "(use --data simulator)",
+        )
     n_features, n_fields = data.n_features, len(data.field_sizes)
 
     def one_run(setting: jax.Array, seed: jax.Array, train: Batch, test: Batch) -> dict:
@@ -182,13 +314,16 @@ def make_train_fn(
         def step(carry, step_key):
             params, opt_state = carry
             rows = jax.random.randint(step_key, (config.batch_lists,), 0, n_lists)
-            batch = jax.tree.map(lambda x: x[rows], train)
+            batch = {
+                name: value if name in CATALOGUE_KEYS else value[rows]
+                for name, value in train.items()
+            }
             if mode == "pareto":
                 losses, grads = value_and_row_objective_grads(
                     row_objective_losses,
                     params,
                     "embedding",
-                    batch["feature_ids"],
+                    lookup_ids(batch, objectives),
                     batch,
                     objectives,
                 )
@@ -207,9 +342,8 @@ def make_train_fn(
 
         keys = jax.random.split(batch_key, config.steps)
         (params, _), (weights, losses) = jax.lax.scan(step, (params, tx.init(params)), keys)
-        scores = fm_logits(params, test["feature_ids"])
         return {
-            "objectives": evaluate_scores(scores, test, objectives),
+            "objectives": evaluate(params, test, objectives),
             "weights": weights[config.steps // 2 :].mean(axis=0),
             "losses": losses[-1],
         }
@@ -231,16 +365,27 @@ def train_runs(
     results = run(
         jnp.asarray(settings, jnp.float32),
         jnp.asarray(seeds, jnp.int32),
-        log_arrays(data.train),
-        log_arrays(data.test),
+        log_arrays(data.train, data.catalogue),
+        log_arrays(data.test, data.catalogue),
     )
     return {name: np.asarray(value) for name, value in results.items()}
 
 
-def random_scorer_point(
-    data: EcommerceData, objectives: Sequence[str], seed: int = 0
-) -> np.ndarray:
-    """Metric values f64[K] of uniformly random scores on the test lists: a fixed reference point."""
-    test = log_arrays(data.test)
-    scores = jax.random.uniform(jax.random.key(seed), test["clicks"].shape)
-    return np.asarray(evaluate_scores(scores, test, objectives), np.float64)
+def reference_point(data: EcommerceData, objectives: Sequence[str], seed: int = 0) -> np.ndarray:
+    """A fixed hypervolume reference point f64[K]: what an uninformed scorer reaches.
+
+    Accuracy-type metrics (AUC, G-NDCG) take the value of uniformly random scores on the test
+    lists. Random scores spread exposure almost evenly, the best the exposure metric can be, so
+    ``exposure`` takes its worst value instead, 0 (all exposure on one item list).
+    """
+    test = log_arrays(data.test, data.catalogue)
+    list_key, catalogue_key = jax.random.split(jax.random.key(seed))
+    catalogue = None
+    if needs_catalogue(objectives):
+        shape = (test["catalogue_users"].shape[0], test["catalogue"].shape[0])
+        catalogue = jax.random.uniform(catalogue_key, shape)
+    scores = Scores(jax.random.uniform(list_key, test["clicks"].shape), catalogue)
+    return np.asarray(
+        [0.0 if name == "exposure" else float(METRICS[name](scores, test)) for name in objectives],
+        np.float64,
+    )

@@ -1,17 +1,22 @@
-"""Trace a PE-LTR frontier on an e-commerce log and compare it with a fixed-weight grid.
+"""Trace a PE-LTR frontier on a logged-list dataset and compare it with a fixed-weight grid.
 
-Protocol (what ``jaxrec pareto`` runs):
+Protocol (what ``jaxrec pareto`` runs), every training program a ``vmap`` over settings x seeds:
 
 1. Probe: train with bounds ``c = 0`` (one setting x the seeds) and average the weights PE-LTR
    picks over the second half of training: the unconstrained weights ``w0``.
-2. Frontier: train the ``num_settings`` bounded rows of
-   :func:`jaxrec.pareto.adaptive_bound_grid` ``(w0, num_settings + 1)`` x seeds as one compiled
-   program; its unconstrained row 0 is the probe. Each setting's point is the mean over seeds.
-3. Baseline: train ``num_settings + 1`` fixed scalarisation weights (evenly spaced) x the same seeds,
+2. Round 1: train ``first_round`` bounded rows of :func:`jaxrec.pareto.adaptive_bound_grid`
+   ``(w0, first_round + 1)``; its unconstrained row 0 is the probe.
+3. Round 2 (K = 2): train the remaining ``num_settings - first_round`` settings of
+   :func:`jaxrec.pareto.gap_bound_grid`, which bisect the largest gaps of the round-1 frontier.
+   With ``first_round = num_settings / 2`` both rounds have one shape and share one compiled
+   program.
+4. Baseline: train ``num_settings + 1`` fixed scalarisation weights (evenly spaced) x the same seeds,
    so both methods spend the same number of training runs.
-4. Keep the non-dominated points of each method, compute each method's hypervolume against one
-   fixed reference point (the metrics of uniformly random scores on the test lists), and pick the
-   PE-LTR fair point by least misery among its non-dominated points.
+5. Each setting's point is its mean over seeds. Keep the non-dominated points of each method,
+   compute each method's hypervolume against one fixed reference point
+   (:func:`jaxrec.pareto.ecommerce.reference_point`), and also per seed (the frontier of one
+   seed's runs), so the comparison is paired over seeds; pick the PE-LTR fair point by least
+   misery among its non-dominated points.
 """
 
 from __future__ import annotations
@@ -20,14 +25,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from jaxrec.data.ecommerce import EcommerceData
-from jaxrec.pareto.ecommerce import METRIC_NAMES, TrainConfig, random_scorer_point, train_runs
+from jaxrec.errors import ConfigError
+from jaxrec.pareto.ecommerce import (
+    METRIC_NAMES,
+    TrainConfig,
+    log_arrays,
+    make_train_fn,
+    reference_point,
+)
 from jaxrec.pareto.frontier import (
     adaptive_bound_grid,
     fixed_weight_grid,
+    gap_bound_grid,
     hypervolume,
     least_misery,
     non_dominated,
@@ -58,6 +72,12 @@ def _method_table(
     return pd.DataFrame(columns)
 
 
+def _per_seed_hypervolumes(results: dict[str, np.ndarray], reference: np.ndarray) -> list[float]:
+    """Hypervolume of each seed's frontier: results["objectives"] f32[M, R, K] -> R values."""
+    runs = results["objectives"].astype(np.float64)
+    return [hypervolume(runs[:, seed], reference) for seed in range(runs.shape[1])]
+
+
 def trace_frontier(
     data: EcommerceData,
     objectives: Sequence[str] = ("ctr", "gmv"),
@@ -65,19 +85,50 @@ def trace_frontier(
     seeds: Sequence[int] = (0, 1, 2),
     config: TrainConfig | None = None,
     upper: float = 0.99,
+    first_round: int | None = None,
 ) -> FrontierResult:
-    """Run the protocol of the module docstring; see :class:`FrontierResult`."""
+    """Run the protocol of the module docstring; see :class:`FrontierResult`.
+
+    ``first_round`` (default ``ceil(num_settings / 2)`` for K = 2, all of them otherwise) bounded
+    settings go to the adaptive grid, the rest to the gaps of its frontier.
+    """
     objectives = tuple(objectives)
     config = config or TrainConfig()
     k = len(objectives)
-    probe = train_runs(data, np.zeros((1, k)), seeds, objectives, config, mode="pareto")
+    if first_round is None:
+        first_round = -(-num_settings // 2) if k == 2 else num_settings
+    if not k <= first_round <= num_settings or (k != 2 and first_round != num_settings):
+        raise ConfigError(
+            "first_round",
+            f"must lie in [{k}, {num_settings}] (and equal num_settings unless K = 2), "
+            f"got {first_round}",
+        )
+    train = log_arrays(data.train, data.catalogue)
+    test = log_arrays(data.test, data.catalogue)
+    seed_array = jnp.asarray(seeds, jnp.int32)
+    pareto_run = make_train_fn(data, objectives, config, "pareto")
+
+    def train_pareto(bounds: np.ndarray) -> dict[str, np.ndarray]:
+        results = pareto_run(jnp.asarray(bounds, jnp.float32), seed_array, train, test)
+        return {name: np.asarray(value) for name, value in results.items()}
+
+    probe = train_pareto(np.zeros((1, k)))
     unconstrained = probe["weights"].mean(axis=(0, 1))
     # Row 0 of the grid is the unconstrained setting: the probe already trained it.
-    bounds = adaptive_bound_grid(unconstrained, num_settings + 1, upper)
-    bounded = train_runs(data, bounds[1:], seeds, objectives, config, mode="pareto")
-    pareto = {name: np.concatenate([probe[name], bounded[name]]) for name in probe}
+    bounds = adaptive_bound_grid(unconstrained, first_round + 1, upper)
+    rounds = [probe, train_pareto(bounds[1:])]
+    if first_round < num_settings:
+        traced = np.concatenate([r["objectives"] for r in rounds]).mean(axis=1)
+        gaps = gap_bound_grid(bounds, traced, num_settings - first_round)
+        rounds.append(train_pareto(gaps))
+        bounds = np.concatenate([bounds, gaps])
+    pareto = {name: np.concatenate([r[name] for r in rounds]) for name in probe}
     fixed_weights = fixed_weight_grid(num_settings + 1, k)
-    fixed = train_runs(data, fixed_weights, seeds, objectives, config, mode="fixed")
+    fixed_run = make_train_fn(data, objectives, config, "fixed")
+    fixed = {
+        name: np.asarray(value)
+        for name, value in fixed_run(jnp.asarray(fixed_weights), seed_array, train, test).items()
+    }
 
     table = pd.concat(
         [
@@ -86,18 +137,23 @@ def trace_frontier(
         ],
         ignore_index=True,
     )
-    reference = random_scorer_point(data, objectives)
+    reference = reference_point(data, objectives)
     is_pe = (table["method"] == "pe-ltr").to_numpy()
     points = table[list(objectives)].to_numpy(np.float64)
     fair = int(
         np.flatnonzero(is_pe)[least_misery(points[is_pe], ~table["dominated"][is_pe].to_numpy())]
     )
+    per_seed = _per_seed_hypervolumes(pareto, reference)
+    per_seed_fixed = _per_seed_hypervolumes(fixed, reference)
     summary = {
         "data": data.name,
         "objectives": list(objectives),
         "metrics": [METRIC_NAMES[name] for name in objectives],
         "hypervolume": hypervolume(points[is_pe], reference),
         "hypervolume_fixed_grid": hypervolume(points[~is_pe], reference),
+        "hypervolume_per_seed": per_seed,
+        "hypervolume_fixed_grid_per_seed": per_seed_fixed,
+        "seeds_pe_ltr_at_least_fixed": int(np.sum(np.asarray(per_seed) >= per_seed_fixed)),
         "reference_point": dict(zip(objectives, reference.tolist(), strict=True)),
         "unconstrained_weights": dict(zip(objectives, unconstrained.tolist(), strict=True)),
         "fair_point": {
@@ -110,6 +166,8 @@ def trace_frontier(
             "pe-ltr": len(bounds) * len(seeds),
             "fixed": len(fixed_weights) * len(seeds),
             "seeds": list(seeds),
+            "first_round_settings": first_round,
+            "gap_settings": num_settings - first_round,
         },
         "train": {
             "steps": config.steps,

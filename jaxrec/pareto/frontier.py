@@ -141,6 +141,48 @@ def adaptive_bound_grid(
     return np.asarray(rows, np.float32)
 
 
+def gap_bound_grid(bounds: np.ndarray, points: np.ndarray, count: int) -> np.ndarray:
+    """Bound settings f32[count, K] that bisect the largest gaps of a traced 2-D frontier.
+
+    The non-dominated ``points`` (sorted by the first objective, each objective scaled by its
+    spread on the frontier) form segments between neighbours; the longest segment gets a new
+    setting halfway between its two end points' bounds, and is then counted as two segments of
+    half its length, so ``count`` settings go where the frontier is sparsest. Bounds along the
+    way stay on the segment between two valid settings, hence valid (``sum c < 1``).
+
+    Args:
+      bounds: f32[N, 2] the bound settings that were trained.
+      points: f64[N, 2] their objective values (larger is better).
+      count: settings to return.
+    """
+    bounds = np.asarray(bounds, np.float64)
+    points = np.asarray(points, np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or bounds.shape != points.shape:
+        raise ConfigError(
+            "points",
+            f"expected 2-D points [N, 2] matching bounds, got {points.shape}, {bounds.shape}",
+        )
+    front = np.flatnonzero(np.asarray(non_dominated(points)))
+    front = front[np.argsort(points[front, 0], kind="stable")]
+    if len(front) < 2:
+        return np.repeat(bounds[front[:1]], count, axis=0).astype(np.float32)
+    spread = np.ptp(points[front], axis=0)
+    scaled = points[front] / np.where(spread > 0, spread, 1.0)
+    # segments as (length, lower bound setting, upper bound setting); split the longest first
+    segments = [
+        (float(np.linalg.norm(scaled[i + 1] - scaled[i])), bounds[front[i]], bounds[front[i + 1]])
+        for i in range(len(front) - 1)
+    ]
+    rows = []
+    for _ in range(count):
+        longest = max(range(len(segments)), key=lambda i: segments[i][0])
+        length, low, high = segments.pop(longest)
+        middle = 0.5 * (low + high)
+        rows.append(middle)
+        segments += [(length / 2, low, middle), (length / 2, middle, high)]
+    return np.asarray(rows, np.float32)
+
+
 def fixed_weight_grid(num_settings: int, num_objectives: int = 2) -> np.ndarray:
     """Scalarisation weights f32[num_settings, K] for the comparison baseline.
 

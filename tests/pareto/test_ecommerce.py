@@ -81,6 +81,7 @@ def test_grid_of_settings_and_seeds_is_one_program() -> None:
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_pareto_command_writes_frontier(tmp_path) -> None:
     out = tmp_path / "out"
     code = main(

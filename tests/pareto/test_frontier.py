@@ -1,4 +1,5 @@
-"""Frontier tools against brute-force references: non-dominated filter, hypervolume, fair point."""
+"""Frontier tools against brute-force references: non-dominated filter, hypervolume, fair point,
+bound grids."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import itertools
 import jax
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -15,6 +16,7 @@ from jaxrec.errors import ConfigError
 from jaxrec.pareto import (
     adaptive_bound_grid,
     fixed_weight_grid,
+    gap_bound_grid,
     hypervolume,
     hypervolume_2d,
     least_misery,
@@ -129,3 +131,30 @@ def test_fixed_weight_grid_lies_on_the_simplex() -> None:
         assert grid.shape == (7, k)
         np.testing.assert_allclose(grid.sum(axis=1), 1.0, rtol=1e-6)
         assert np.all(grid >= 0)
+
+
+def test_gap_bound_grid_bisects_the_longest_frontier_gaps() -> None:
+    # Frontier A(0, 1) - B(0.1, 0.9) - C(1, 0) plus a dominated point D; B-C is the longest gap.
+    points = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.05, 0.5]])
+    bounds = np.array([[0.0, 0.9], [0.0, 0.5], [0.9, 0.0], [0.3, 0.3]])
+    rows = gap_bound_grid(bounds, points, 3)
+    b, c = bounds[1], bounds[2]
+    # B-C (length ~1.27 scaled) is split first, then each of its halves (~0.64) before A-B (0.14)
+    np.testing.assert_allclose(rows[0], (b + c) / 2, rtol=1e-6)
+    expected_next = [(b + (b + c) / 2) / 2, ((b + c) / 2 + c) / 2]
+    np.testing.assert_allclose(sorted(map(tuple, rows[1:])), sorted(map(tuple, expected_next)))
+    assert np.all(rows.sum(axis=1) < 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 6))
+def test_gap_bound_grid_stays_between_frontier_bounds(seed: int, count: int) -> None:
+    rng = np.random.default_rng(seed)
+    bounds = rng.dirichlet(np.ones(3), 7)[:, :2] * 0.99
+    points = rng.random((7, 2))
+    rows = gap_bound_grid(bounds, points, count)
+    assert rows.shape == (count, 2)
+    assert np.all(rows >= -1e-7) and np.all(rows.sum(axis=1) < 1.0)
+    front = bounds[np.asarray(non_dominated(points))]
+    low, high = front.min(axis=0), front.max(axis=0)
+    assert np.all(rows >= low - 1e-6) and np.all(rows <= high + 1e-6)
