@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,3 +132,41 @@ def test_bad_config_names_the_field():
     env = PlatformEnv(n_users=8, slate_size=2)
     with pytest.raises(ConfigError, match=r"env\.log_steps"):
         init_loop_carry(env, jax.random.key(0), env.default_params(world), LoopConfig())
+
+
+def test_dashboard_embeds_plots_and_reports_alerts(tmp_path):
+    import pandas as pd
+
+    from jaxrec.commands.closed_loop import DASHBOARD_PLOTS, evaluate_alerts, write_dashboard
+    from jaxrec.metrics.alerts import parse_rules
+    from jaxrec.metrics.health import HEALTH_METRICS
+
+    steps = np.arange(1, 11)
+    frames = []
+    for run_name, slope in (("mf", 0.05), ("mf+policy", 0.01)):
+        for world in range(2):
+            frame = pd.DataFrame({"run": run_name, "world": world, "step": steps})
+            for metric in HEALTH_METRICS:
+                frame[metric] = 0.1 + slope * steps + 0.01 * world
+            frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    rules = parse_rules([{"metric": "top1_share", "op": ">", "threshold": 0.3}])
+    alerts = evaluate_alerts(frame, rules)
+    # mean over worlds is 0.105 + slope * step: crosses 0.3 at step 4 (mf) and never (policy)
+    assert alerts["mf"][0]["step"] == 4 and not alerts["mf+policy"][0]["fired"]
+    page = write_dashboard(frame, alerts, tmp_path, "test").read_text()
+    assert page.count("data:image/png;base64,") == len(DASHBOARD_PLOTS) + 1
+    assert "step 4" in page and "did not fire" in page
+
+
+@pytest.mark.slow
+def test_command_writes_the_outputs(tmp_path):
+    from jaxrec.cli import main
+
+    policy = Path(__file__).resolve().parents[2] / "examples" / "marketplace_policy.toml"
+    argv = ["closed-loop", "--policy", str(policy), "--steps", "60", "--worlds", "2",
+            "--users", "32", "--items", "80", "--producers", "8", "--slate", "4",
+            "--retrain-every", "20", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    for name in ("metrics.parquet", "alerts.json", "summary.json", "dashboard.html"):
+        assert (tmp_path / name).exists()
