@@ -142,13 +142,16 @@ def adaptive_bound_grid(
 
 
 def gap_bound_grid(bounds: np.ndarray, points: np.ndarray, count: int) -> np.ndarray:
-    """Bound settings f32[count, K] that bisect the largest gaps of a traced 2-D frontier.
+    """Bound settings f32[count, 2] that bisect the gaps of a traced 2-D frontier with the most
+    hypervolume left to gain.
 
-    The non-dominated ``points`` (sorted by the first objective, each objective scaled by its
-    spread on the frontier) form segments between neighbours; the longest segment gets a new
-    setting halfway between its two end points' bounds, and is then counted as two segments of
-    half its length, so ``count`` settings go where the frontier is sparsest. Bounds along the
-    way stay on the segment between two valid settings, hence valid (``sum c < 1``).
+    Neighbours ``a, b`` on the frontier (non-dominated ``points`` sorted by the first objective)
+    leave the corner box ``(b_0 - a_0) x (a_1 - b_1)`` undominated: the most hypervolume a point
+    between them can add. The gap with the largest box gets a setting halfway between ``a``'s and
+    ``b``'s bounds; a point halfway along the gap leaves two boxes of a quarter of the area each,
+    so the gap is then counted as two such gaps. ``count`` settings thus go where the hypervolume
+    is most likely to grow. Bounds along the way stay on the segment between two valid settings,
+    hence valid (``sum c < 1``).
 
     Args:
       bounds: f32[N, 2] the bound settings that were trained.
@@ -166,20 +169,15 @@ def gap_bound_grid(bounds: np.ndarray, points: np.ndarray, count: int) -> np.nda
     front = front[np.argsort(points[front, 0], kind="stable")]
     if len(front) < 2:
         return np.repeat(bounds[front[:1]], count, axis=0).astype(np.float32)
-    spread = np.ptp(points[front], axis=0)
-    scaled = points[front] / np.where(spread > 0, spread, 1.0)
-    # segments as (length, lower bound setting, upper bound setting); split the longest first
-    segments = [
-        (float(np.linalg.norm(scaled[i + 1] - scaled[i])), bounds[front[i]], bounds[front[i + 1]])
-        for i in range(len(front) - 1)
-    ]
+    gains = np.diff(points[front, 0]) * -np.diff(points[front, 1])
+    # gaps as (hypervolume to gain, lower bound setting, upper bound setting)
+    gaps = [(gains[i], bounds[front[i]], bounds[front[i + 1]]) for i in range(len(front) - 1)]
     rows = []
     for _ in range(count):
-        longest = max(range(len(segments)), key=lambda i: segments[i][0])
-        length, low, high = segments.pop(longest)
+        gain, low, high = gaps.pop(max(range(len(gaps)), key=lambda i: gaps[i][0]))
         middle = 0.5 * (low + high)
         rows.append(middle)
-        segments += [(length / 2, low, middle), (length / 2, middle, high)]
+        gaps += [(gain / 4, low, middle), (gain / 4, middle, high)]
     return np.asarray(rows, np.float32)
 
 

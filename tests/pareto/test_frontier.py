@@ -133,13 +133,14 @@ def test_fixed_weight_grid_lies_on_the_simplex() -> None:
         assert np.all(grid >= 0)
 
 
-def test_gap_bound_grid_bisects_the_longest_frontier_gaps() -> None:
-    # Frontier A(0, 1) - B(0.1, 0.9) - C(1, 0) plus a dominated point D; B-C is the longest gap.
+def test_gap_bound_grid_bisects_the_gaps_with_most_hypervolume_to_gain() -> None:
+    # Frontier A(0, 1) - B(0.1, 0.9) - C(1, 0) plus a dominated point D. Corner boxes left
+    # undominated: A-B 0.1 x 0.1 = 0.01, B-C 0.9 x 0.9 = 0.81.
     points = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.05, 0.5]])
     bounds = np.array([[0.0, 0.9], [0.0, 0.5], [0.9, 0.0], [0.3, 0.3]])
     rows = gap_bound_grid(bounds, points, 3)
     b, c = bounds[1], bounds[2]
-    # B-C (length ~1.27 scaled) is split first, then each of its halves (~0.64) before A-B (0.14)
+    # B-C is split first, then both of its halves (0.81 / 4 each) before A-B
     np.testing.assert_allclose(rows[0], (b + c) / 2, rtol=1e-6)
     expected_next = [(b + (b + c) / 2) / 2, ((b + c) / 2 + c) / 2]
     np.testing.assert_allclose(sorted(map(tuple, rows[1:])), sorted(map(tuple, expected_next)))
