@@ -27,7 +27,6 @@ from jaxrec.agents.networks import (
     GaussianPolicy,
     gaussian_kl,
     gaussian_log_prob,
-    items_for_actions,
 )
 from jaxrec.agents.ppo_lagrangian import (
     PPOBatch,
@@ -165,7 +164,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
     CPO leaves ``multiplier`` at 0; PPO-Lagrangian reports ``case = -1`` and its KL after the
     update.
     """
-    policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
+    policy_net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
     critic_net = Critic(config.hidden)
     critic_opt = optax.adam(config.critic_lr)
     policy_opt = optax.adam(config.ppo_lr)
@@ -195,7 +194,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
             obs, state = carry
             mean, log_std = policy_net.apply(policy, obs.history)
             action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
-            items = items_for_actions(action, env_params.item_embeddings, obs.available)
+            items = env.select(action, obs, env_params)
             next_obs, state, reward, cost, terminated, truncated, _ = env.step(
                 step_key, state, items, env_params
             )
@@ -431,14 +430,14 @@ def evaluate(
       it was a hit at each step (position k = step k, as in the FCPO paper), and each user's number
       of targets counted before the rollout.
     """
-    policy_net = GaussianPolicy(env.dim, config.hidden, config.init_log_std)
+    policy_net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
     obs, state = env.reset(jax.random.key(0), env_params)
     n_relevant = state.n_relevant
 
     def step(carry, _):
         obs, state = carry
         mean, _ = policy_net.apply(policy, obs.history)
-        items = items_for_actions(mean, env_params.item_embeddings, obs.available)
+        items = env.select(mean, obs, env_params)
         obs, state, _, _, _, _, info = env.step(jax.random.key(0), state, items, env_params)
         return (obs, state), (items, info["hit"])
 

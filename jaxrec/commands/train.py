@@ -1,12 +1,13 @@
-"""``jaxrec train cpo|ppo-lag``: train a constrained recommender on the FCPO protocol, all seeds as one
-compiled program, and write test metrics, a training log and learning curves."""
+"""``jaxrec train cpo|ppo-lag|compare|sweep``: train constrained recommenders on the FCPO protocol
+(seeds and cost limits as one compiled program), compare them with the static baselines, and sweep
+the NDCG-vs-Gini trade-off."""
 
 from __future__ import annotations
 
 import argparse
 
 DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m")
-CUTOFFS = (5, 10, 20)
+CUTOFFS = (5, 10, 20)  # equal to jaxrec.agents.fcpo_experiment.CUTOFFS (kept import-free)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,10 +19,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "part, label the popular group from training counts, train S seeds at once under a cost "
             "limit on popular-item recommendations per episode, then evaluate the greedy policy on "
             "the held-out histories. Writes DIR/results.json (metrics at K = 5, 10, 20, mean and "
-            "std over seeds), DIR/train_log.parquet and DIR/learning_curves.png."
+            "std over seeds), DIR/train_log.parquet, DIR/learning_curves.png and the agent's orbax "
+            "checkpoint DIR/agent/. 'compare' writes the methods x metrics table "
+            "(DIR/comparison.json, .csv); 'sweep' the NDCG-vs-Gini curve (DIR/tradeoff.csv, "
+            ".json, .png)."
         ),
     )
-    parser.add_argument("algorithm", choices=("cpo", "ppo-lag"))
+    parser.add_argument(
+        "algorithm",
+        choices=("cpo", "ppo-lag", "compare", "sweep"),
+        help=(
+            "cpo / ppo-lag: train one agent; compare: the FCPO table (static baselines, CPO, "
+            "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG-vs-Gini over "
+            "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png"
+        ),
+    )
     parser.add_argument("--data", choices=DATA_CHOICES, default="synthetic")
     parser.add_argument("--data-dir", help="folder with the MovieLens files (ml-100k, ml-1m)")
     parser.add_argument(
@@ -47,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--synthetic-per-user", type=int, default=60, help="interactions per synthetic user"
     )
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data and MF seed")
+    parser.add_argument(
+        "--limits", default="1,2,4,6,10", help="sweep: comma-separated cost limits per episode"
+    )
+    parser.add_argument(
+        "--head-ratios",
+        default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1",
+        help="sweep: comma-separated head ratios of the static re-ranker",
+    )
+    parser.add_argument("--sweep-k", type=int, default=10, help="sweep: metric cut-off K")
     parser.set_defaults(func=run)
 
 
@@ -73,35 +94,18 @@ def _load_ratings(args: argparse.Namespace):
     return data.ratings, data.n_items
 
 
-def run(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
+def _protocol(args: argparse.Namespace):
     import jax
-    import jax.numpy as jnp
-    import numpy as np
-    import pandas as pd
-    from tqdm.auto import tqdm
 
-    from jaxrec.agents.train import (
-        METRIC_NAMES,
-        TrainConfig,
-        evaluate,
-        make_train,
-        protocol_metrics,
-    )
-    from jaxrec.envs.fcpo import FCPOEnv, fcpo_setup
+    from jaxrec.agents.fcpo_experiment import Protocol
+    from jaxrec.envs.fcpo import fcpo_setup
     from jaxrec.errors import ConfigError
-    from jaxrec.io import save_figure, write_json, write_parquet
     from jaxrec.models.mf import MFConfig
 
     if args.seeds < 1:
         raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
     if args.test_steps < max(CUTOFFS):
         raise ConfigError("test_steps", f"must be >= {max(CUTOFFS)} to report @{max(CUTOFFS)}")
-    config = TrainConfig(
-        algorithm=args.algorithm, iterations=args.iterations, cost_limit=args.cost_limit
-    )
     ratings, n_items = _load_ratings(args)
     setup = fcpo_setup(
         jax.random.key(args.data_seed),
@@ -109,42 +113,61 @@ def run(args: argparse.Namespace) -> int:
         n_items=n_items,
         mf_config=MFConfig(dim=args.dim, epochs=args.mf_epochs),
     )
-    n_users = len(setup.split.users)
-    train_env = FCPOEnv(n_users, setup.split.n_items, args.dim, episode_len=args.train_steps)
-    test_env = FCPOEnv(n_users, setup.split.n_items, args.dim, episode_len=args.test_steps)
-    train_params, test_params = setup.params("train"), setup.params("test")
+    protocol = Protocol.from_setup(setup, args.train_steps, args.test_steps)
     print(
-        f"{args.data}: {n_users} users, {setup.split.n_items} items, popular group "
-        f"{int(setup.is_head.sum())} items (pivot {setup.pivot}); training {args.seeds} seed(s) x "
-        f"{args.iterations} iterations of {args.algorithm} (limit {args.cost_limit}) ...",
+        f"{args.data}: {protocol.train_env.n_users} users, {setup.split.n_items} items, popular "
+        f"group {int(setup.is_head.sum())} items (pivot {setup.pivot})",
+        flush=True,
+    )
+    return protocol
+
+
+def _floats(text: str, field: str) -> list[float]:
+    from jaxrec.errors import ConfigError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as error:
+        raise ConfigError(field, f"expected comma-separated numbers, got {text!r}") from error
+    if not values:
+        raise ConfigError(field, "needs at least one value")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from jaxrec.agents.train import TrainConfig
+
+    if args.algorithm == "compare":
+        return _run_compare(args, _protocol(args))
+    if args.algorithm == "sweep":
+        return _run_sweep(args, _protocol(args))
+    config = TrainConfig(
+        algorithm=args.algorithm, iterations=args.iterations, cost_limit=args.cost_limit
+    )
+    return _run_train(args, config, _protocol(args))
+
+
+def _run_train(args: argparse.Namespace, config, protocol) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from jaxrec.agents.checkpoint import save_agent
+    from jaxrec.agents.fcpo_experiment import policy_metrics, summarise, train_grid
+    from jaxrec.agents.train import METRIC_NAMES
+    from jaxrec.io import save_figure, write_json, write_parquet
+
+    print(
+        f"training {args.seeds} seed(s) x {args.iterations} iterations of {args.algorithm} "
+        f"(limit {args.cost_limit}) ...",
         flush=True,
     )
     started = time.perf_counter()
-    train = make_train(config, train_env, train_params)
-    # Equal chunks of the iteration loop compile once and let a progress bar advance per chunk.
-    chunk = max(d for d in range(1, min(10, args.iterations) + 1) if args.iterations % d == 0)
-    iterate = jax.jit(
-        jax.vmap(lambda r, limit, p: train.iterate(r, chunk, limit, p), in_axes=(0, None, None))
-    )
-    runner = jax.vmap(train.init)(jax.random.split(jax.random.key(1), args.seeds))
-    chunks = []
-    with tqdm(total=args.iterations, desc=f"{args.algorithm} iterations", unit="it") as progress:
-        for _ in range(args.iterations // chunk):
-            runner, metrics_chunk = iterate(runner, config.cost_limit, train_params)
-            chunks.append(jax.device_get(metrics_chunk))
-            progress.update(chunk)
-            progress.set_postfix(
-                ret=f"{chunks[-1]['episode_return'][:, -1].mean():.3f}",
-                cost=f"{chunks[-1]['episode_cost'][:, -1].mean():.2f}",
-            )
-    log = {name: np.concatenate([c[name] for c in chunks], axis=1) for name in METRIC_NAMES}
+    runner, log = train_grid(config, protocol, [args.cost_limit], args.seeds)
     seconds = time.perf_counter() - started
-
-    def test_metrics(policy, params):
-        items, hits, n_relevant = evaluate(policy, config, test_env, params)
-        return protocol_metrics(items, hits, n_relevant, params.is_head, CUTOFFS)
-
-    metrics = jax.jit(jax.vmap(test_metrics, in_axes=(0, None)))(runner.policy, test_params)
+    metrics = policy_metrics(runner.policy, config, protocol)
     results = {
         "algorithm": args.algorithm,
         "data": args.data,
@@ -152,32 +175,105 @@ def run(args: argparse.Namespace) -> int:
         "iterations": args.iterations,
         "seeds": args.seeds,
         "train_seconds": seconds,
-        "final_train_cost": float(np.asarray(log["episode_cost"])[:, -10:].mean()),
-        "final_train_return": float(np.asarray(log["episode_return"])[:, -10:].mean()),
-        "metrics": {
-            name: {"mean": float(jnp.mean(v)), "std": float(jnp.std(v))}
-            for name, v in metrics.items()
-        },
+        "final_train_cost": float(log["episode_cost"][0, :, -10:].mean()),
+        "final_train_return": float(log["episode_return"][0, :, -10:].mean()),
+        "metrics": summarise({name: v[0] for name, v in metrics.items()}),
     }
     frame = pd.DataFrame(
         {
             "seed": np.repeat(np.arange(args.seeds), args.iterations),
             "iteration": np.tile(np.arange(args.iterations), args.seeds),
-            **{name: np.asarray(log[name]).ravel() for name in METRIC_NAMES},
+            **{name: np.asarray(log[name][0]).ravel() for name in METRIC_NAMES},
         }
     )
     out = Path(args.out)
     write_json(out / "results.json", results)
     write_parquet(out / "train_log.parquet", frame)
     save_figure(out / "learning_curves.png", _plot(frame, args.cost_limit))
+    save_agent(out / "agent", _first(runner.policy), config, data=args.data, seeds=args.seeds)
     m = results["metrics"]
     print(
         f"trained in {seconds:.1f}s; test @10: ndcg {m['ndcg@10']['mean']:.4f}, recall "
         f"{m['recall@10']['mean']:.4f}, gini {m['gini@10']['mean']:.4f}, pop_rate "
         f"{m['pop_rate@10']['mean']:.4f}; wrote {out}/results.json, train_log.parquet, "
-        "learning_curves.png"
+        "learning_curves.png, agent/"
     )
     return 0
+
+
+def _run_compare(args: argparse.Namespace, protocol) -> int:
+    from pathlib import Path
+
+    from jaxrec.agents.fcpo_experiment import compare_methods, table_frame
+    from jaxrec.io import atomic_path, write_json
+
+    print(
+        f"comparing the static baselines, CPO and PPO-Lagrangian (limit {args.cost_limit}, "
+        f"{args.seeds} seed(s) x {args.iterations} iterations) ...",
+        flush=True,
+    )
+    table = compare_methods(protocol, args.cost_limit, args.iterations, args.seeds)
+    frame = table_frame(table)
+    out = Path(args.out)
+    write_json(
+        out / "comparison.json",
+        {
+            "data": args.data,
+            "cost_limit": args.cost_limit,
+            "iterations": args.iterations,
+            "seeds": args.seeds,
+            "methods": table,
+        },
+    )
+    with atomic_path(out / "comparison.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    shown = [f"{m}@{k}" for k in CUTOFFS for m in ("recall", "f1", "ndcg", "gini", "pop_rate")]
+    print(frame.set_index("method")[shown].to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {out}/comparison.json, comparison.csv")
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace, protocol) -> int:
+    from pathlib import Path
+
+    from jaxrec.agents.fcpo_experiment import plot_tradeoff, tradeoff_sweep
+    from jaxrec.io import atomic_path, save_figure, write_json
+
+    limits = _floats(args.limits, "limits")
+    ratios = _floats(args.head_ratios, "head_ratios")
+    print(
+        f"trade-off sweep: CPO at limits {limits} x {args.seeds} seed(s) (one program), static "
+        f"re-ranker at head ratios {ratios} ...",
+        flush=True,
+    )
+    frame = tradeoff_sweep(protocol, limits, ratios, args.iterations, args.seeds, k=args.sweep_k)
+    out = Path(args.out)
+    with atomic_path(out / "tradeoff.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    write_json(
+        out / "tradeoff.json",
+        {
+            "data": args.data,
+            "k": args.sweep_k,
+            "limits": limits,
+            "head_ratios": ratios,
+            "iterations": args.iterations,
+            "seeds": args.seeds,
+            "rows": frame.to_dict(orient="records"),
+        },
+    )
+    save_figure(out / "tradeoff.png", plot_tradeoff(frame, args.sweep_k))
+    summary = frame.groupby(["method", "setting"])[["ndcg", "gini", "pop_rate"]].mean()
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {out}/tradeoff.csv, tradeoff.json, tradeoff.png")
+    return 0
+
+
+def _first(policy):
+    """The seed batch of the only limit of a :func:`train_grid` run: leaves [S, ...]."""
+    import jax
+
+    return jax.tree.map(lambda x: x[0], policy)
 
 
 def _plot(frame, cost_limit: float):

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from jaxrec.agents.networks import items_for_actions
 from jaxrec.data.splits import FCPOSplit, fcpo_split, popular_group_pivot
 from jaxrec.errors import ConfigError
 from jaxrec.models.mf import MFConfig, fit_mf
@@ -105,6 +106,13 @@ class FCPOEnv:
             )
         self.n_users, self.n_items, self.dim = n_users, n_items, dim
         self.episode_len, self.history_len = episode_len, history_len
+        # the policy's Gaussian action lives in item-embedding space
+        self.action_dim = dim
+
+    def select(self, action: jax.Array, obs: FCPOObservation, params: FCPOParams) -> jax.Array:
+        """The item served for each action vector f32[U, d]: the best available item by
+        ``e_i . w`` (K = 1), i32[U]."""
+        return items_for_actions(action, params.item_embeddings, obs.available)
 
     def observation(self, state: FCPOState, params: FCPOParams) -> FCPOObservation:
         return FCPOObservation(
@@ -257,12 +265,18 @@ def planted_ratings(
 
 @dataclasses.dataclass(frozen=True)
 class FCPOSetup:
-    """Everything the protocol needs from a ratings table (see :func:`fcpo_setup`)."""
+    """Everything the protocol needs from a ratings table (see :func:`fcpo_setup`).
+
+    ``item_embeddings`` f32[I, d] are the MF item factors (the agent's public item vectors);
+    ``mf_params`` the whole MF model (``user`` f32[U, d] in split-user order, ``item``,
+    ``item_bias``), the relevance scorer of the static baselines.
+    """
 
     split: FCPOSplit
     item_embeddings: np.ndarray
     is_head: np.ndarray
     pivot: int
+    mf_params: dict[str, np.ndarray]
 
     def params(self, history: str) -> FCPOParams:
         return fcpo_params(self.split, self.item_embeddings, self.is_head, history)
@@ -289,4 +303,5 @@ def fcpo_setup(
         item_embeddings=np.asarray(mf["item"]),
         is_head=np.asarray(is_head),
         pivot=int(pivot),
+        mf_params={name: np.asarray(value) for name, value in mf.items()},
     )

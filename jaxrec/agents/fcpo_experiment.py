@@ -1,0 +1,284 @@
+"""The FCPO paper's experiments as functions: train agents for a grid of cost limits x seeds as one
+compiled program, score them and the static baselines on the same protocol test rollout, and trace
+the NDCG-vs-Gini trade-off (Ge et al. 2021, Table 2 and Fig. 3; REFERENCE.md §1).
+
+``jaxrec train compare|sweep`` and ``notebooks/02_fcpo.ipynb`` are thin layers over these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.agents.protocol_baselines import BASELINES, baseline_ranking, serve_ranking
+from jaxrec.agents.train import (
+    METRIC_NAMES,
+    RunnerState,
+    TrainConfig,
+    evaluate,
+    make_train,
+    protocol_metrics,
+)
+from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup
+from jaxrec.models.mf import mf_scores
+
+CUTOFFS = (5, 10, 20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """The train and test sides of one FCPO setup: environments and their traced parameters."""
+
+    setup: FCPOSetup
+    train_env: FCPOEnv
+    test_env: FCPOEnv
+    train_params: FCPOParams
+    test_params: FCPOParams
+
+    @classmethod
+    def from_setup(cls, setup: FCPOSetup, train_steps: int, test_steps: int) -> Protocol:
+        n_users, dim = len(setup.split.users), setup.item_embeddings.shape[1]
+        return cls(
+            setup=setup,
+            train_env=FCPOEnv(n_users, setup.split.n_items, dim, episode_len=train_steps),
+            test_env=FCPOEnv(n_users, setup.split.n_items, dim, episode_len=test_steps),
+            train_params=setup.params("train"),
+            test_params=setup.params("test"),
+        )
+
+
+def train_grid(
+    config: TrainConfig,
+    protocol: Protocol,
+    limits: Sequence[float],
+    n_seeds: int,
+    seed: int = 1,
+    progress: bool = True,
+) -> tuple[RunnerState, dict[str, np.ndarray]]:
+    """Train ``len(limits) x n_seeds`` agents as one compiled program (``vmap`` over traced limits
+    and over seeds), in equal chunks of iterations behind a progress bar.
+
+    Returns the final runner states (leaves [L, S, ...]) and the training log, each of
+    :data:`METRIC_NAMES` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
+    """
+    from tqdm.auto import tqdm
+
+    train = make_train(config, protocol.train_env, protocol.train_params)
+    iterations = config.iterations
+    chunk = max(d for d in range(1, min(10, iterations) + 1) if iterations % d == 0)
+    over_seeds = jax.vmap(
+        lambda runner, limit, params: train.iterate(runner, chunk, limit, params),
+        in_axes=(0, None, None),
+    )
+    iterate = jax.jit(jax.vmap(over_seeds, in_axes=(0, 0, None)))
+    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    runner = jax.vmap(lambda _: jax.vmap(train.init)(keys))(jnp.arange(len(limits)))
+    limits = jnp.asarray(limits, jnp.float32)
+    chunks = []
+    with tqdm(
+        total=iterations, desc=f"{config.algorithm} iterations", unit="it", disable=not progress
+    ) as bar:
+        for _ in range(iterations // chunk):
+            runner, metrics = iterate(runner, limits, protocol.train_params)
+            chunks.append(jax.device_get(metrics))
+            bar.update(chunk)
+            bar.set_postfix(
+                ret=f"{chunks[-1]['episode_return'][..., -1].mean():.3f}",
+                cost=f"{chunks[-1]['episode_cost'][..., -1].mean():.2f}",
+            )
+    log = {name: np.concatenate([c[name] for c in chunks], axis=-1) for name in METRIC_NAMES}
+    return runner, log
+
+
+def policy_metrics(
+    policies,
+    config: TrainConfig,
+    protocol: Protocol,
+    ks: tuple[int, ...] = CUTOFFS,
+    batch_dims: int = 2,
+) -> dict[str, np.ndarray]:
+    """Protocol test metrics of trained policies with ``batch_dims`` leading axes (limits x seeds
+    from :func:`train_grid`): each metric f32[*batch]."""
+    env, params = protocol.test_env, protocol.test_params
+
+    def one(policy, params):
+        items, hits, n_relevant = evaluate(policy, config, env, params)
+        return protocol_metrics(items, hits, n_relevant, params.is_head, ks)
+
+    batched = one
+    for _ in range(batch_dims):
+        batched = jax.vmap(batched, in_axes=(0, None))
+    return jax.device_get(jax.jit(batched)(policies, params))
+
+
+def baseline_metrics(
+    name: str,
+    protocol: Protocol,
+    head_ratios: Sequence[float] | None = None,
+    key: jax.Array | None = None,
+    ks: tuple[int, ...] = CUTOFFS,
+) -> dict[str, np.ndarray]:
+    """Protocol test metrics of a static baseline; for ``static_rerank`` one entry per head ratio
+    (``vmap`` over the traced ratio, one program), otherwise scalars."""
+    setup, env, params = protocol.setup, protocol.test_env, protocol.test_params
+    relevance = mf_scores(
+        {k: jnp.asarray(v) for k, v in setup.mf_params.items()}, jnp.arange(env.n_users)
+    )
+    counts = jnp.asarray(setup.split.train_counts, jnp.float32)
+    key = jax.random.key(0) if key is None else key
+
+    # the arrays are arguments, not closed-over constants, so XLA does not constant-fold the ranking
+    def one(head_ratio, relevance, counts, params, key):
+        ranking = baseline_ranking(
+            name, key, relevance, counts, params.is_head, env.episode_len, head_ratio
+        )
+        items, hits, n_relevant = serve_ranking(ranking, env, params)
+        return protocol_metrics(items, hits, n_relevant, params.is_head, ks)
+
+    args = (relevance, counts, params, key)
+    if name == "static_rerank":
+        ratios = jnp.asarray([0.2] if head_ratios is None else head_ratios, jnp.float32)
+        in_axes = (0, None, None, None, None)
+        return jax.device_get(jax.jit(jax.vmap(one, in_axes=in_axes))(ratios, *args))
+    return jax.device_get(jax.jit(one)(jnp.float32(0.0), *args))
+
+
+def summarise(metrics: dict[str, np.ndarray], axis: int | tuple[int, ...] | None = None) -> dict:
+    """``{name: {"mean", "std"}}`` over ``axis`` (the seeds) of each metric."""
+    return {
+        name: {"mean": float(np.mean(v, axis=axis)), "std": float(np.std(v, axis=axis))}
+        for name, v in metrics.items()
+    }
+
+
+def compare_methods(
+    protocol: Protocol,
+    cost_limit: float,
+    iterations: int,
+    n_seeds: int,
+    config_overrides: dict | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """The FCPO comparison table: every static baseline, CPO and PPO-Lagrangian at ``cost_limit``,
+    and unconstrained CPO, on the same test rollout.
+
+    The re-ranker's head ratio is matched to the limit (``cost_limit / train_steps``, the share of
+    popular items the constrained agents may recommend). Returns ``{method: {"metrics":
+    {name: {"mean", "std"}}, ...}}``, std over seeds (0 for the deterministic baselines; the
+    random baseline's over ``n_seeds`` draws).
+    """
+    overrides = config_overrides or {}
+    train_steps = protocol.train_env.episode_len
+    head_ratio = min(1.0, cost_limit / train_steps) if np.isfinite(cost_limit) else 1.0
+    table: dict[str, dict] = {}
+    for name in BASELINES:
+        if name == "random":
+            draws = [
+                baseline_metrics(name, protocol, key=jax.random.key(s)) for s in range(n_seeds)
+            ]
+            metrics = {k: np.stack([d[k] for d in draws]) for k in draws[0]}
+            table[name] = {"metrics": summarise(metrics)}
+        elif name == "static_rerank":
+            metrics = baseline_metrics(name, protocol, head_ratios=[head_ratio])
+            table[name] = {"metrics": summarise(metrics), "head_ratio": head_ratio}
+        else:
+            table[name] = {"metrics": summarise(baseline_metrics(name, protocol))}
+    cpo_config = TrainConfig(algorithm="cpo", iterations=iterations, **overrides)
+    limits = [cost_limit, float("inf")] if np.isfinite(cost_limit) else [cost_limit]
+    runner, log = train_grid(cpo_config, protocol, limits, n_seeds, progress=progress)
+    metrics = policy_metrics(runner.policy, cpo_config, protocol)
+    for index, label in enumerate(["cpo", "cpo_unconstrained"][: len(limits)]):
+        table[label] = {
+            "metrics": summarise({k: v[index] for k, v in metrics.items()}),
+            "cost_limit": limits[index],
+            "final_train_cost": float(log["episode_cost"][index, :, -10:].mean()),
+        }
+    ppo_config = TrainConfig(algorithm="ppo-lag", iterations=iterations, **overrides)
+    runner, log = train_grid(ppo_config, protocol, [cost_limit], n_seeds, progress=progress)
+    metrics = policy_metrics(runner.policy, ppo_config, protocol)
+    table["ppo_lag"] = {
+        "metrics": summarise({k: v[0] for k, v in metrics.items()}),
+        "cost_limit": cost_limit,
+        "final_train_cost": float(log["episode_cost"][0, :, -10:].mean()),
+    }
+    return table
+
+
+def table_frame(table: dict[str, dict], columns: Sequence[str] | None = None):
+    """Methods x metrics as a pandas DataFrame of means (and ``<metric>_std`` columns)."""
+    import pandas as pd
+
+    rows = []
+    for method, entry in table.items():
+        row = {"method": method}
+        for name, stats in entry["metrics"].items():
+            if columns is None or name in columns:
+                row[name] = stats["mean"]
+                row[f"{name}_std"] = stats["std"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tradeoff_sweep(
+    protocol: Protocol,
+    limits: Sequence[float],
+    head_ratios: Sequence[float],
+    iterations: int,
+    n_seeds: int,
+    k: int = 10,
+    config_overrides: dict | None = None,
+    progress: bool = True,
+):
+    """NDCG@k vs Gini@k for CPO over ``limits`` x seeds (one compiled program) and for the static
+    re-ranker over ``head_ratios`` (one program), on the same test rollout.
+
+    Returns a tidy pandas DataFrame: ``method``, ``setting`` (limit or head ratio), ``seed``, and
+    every protocol metric at ``k`` (``ndcg``, ``gini``, ``pop_rate``, ``recall``, ...), plus the
+    CPO runs' ``final_train_cost``.
+    """
+    import pandas as pd
+
+    config = TrainConfig(algorithm="cpo", iterations=iterations, **(config_overrides or {}))
+    runner, log = train_grid(config, protocol, limits, n_seeds, progress=progress)
+    metrics = policy_metrics(runner.policy, config, protocol, ks=(k,))
+    rows = []
+    for li, limit in enumerate(limits):
+        for seed in range(n_seeds):
+            row = {"method": "cpo", "setting": float(limit), "seed": seed}
+            row |= {name.split("@")[0]: float(v[li, seed]) for name, v in metrics.items()}
+            row["final_train_cost"] = float(log["episode_cost"][li, seed, -10:].mean())
+            rows.append(row)
+    rerank = baseline_metrics("static_rerank", protocol, head_ratios=head_ratios, ks=(k,))
+    for ri, ratio in enumerate(head_ratios):
+        row = {"method": "static_rerank", "setting": float(ratio), "seed": 0}
+        row |= {name.split("@")[0]: float(v[ri]) for name, v in rerank.items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_tradeoff(frame, k: int = 10):
+    """NDCG@k against Gini@k: CPO means over seeds per limit (with std bars), re-ranker per ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    cpo = frame[frame.method == "cpo"].groupby("setting")[["gini", "ndcg"]]
+    mean, std = cpo.mean(), cpo.std().fillna(0.0)
+    ax.errorbar(
+        mean.gini, mean.ndcg, xerr=std.gini, yerr=std.ndcg, marker="o", label="CPO (cost limits)"
+    )
+    for limit, row in mean.iterrows():
+        ax.annotate(f"d={limit:g}", (row.gini, row.ndcg), fontsize=7)
+    rerank = frame[frame.method == "static_rerank"].sort_values("setting")
+    ax.plot(rerank.gini, rerank.ndcg, marker="s", label="static re-ranker (head ratio)")
+    ax.set_xlabel(f"Gini@{k} (lower is fairer)")
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
