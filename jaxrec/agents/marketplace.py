@@ -316,11 +316,16 @@ def constrained_slate(
     producer_limit = jnp.where(params.max_per_producer > 0, params.max_per_producer, k)
     head_limit = jnp.floor(params.max_head_share * k + 1e-6).astype(jnp.int32)
     new_wanted = jnp.minimum(params.min_new_slots, k)
+    producer_one_hot = jax.nn.one_hot(item_producer, n_producers, dtype=jnp.float32).T  # [P, M]
+    item_ids = jnp.arange(m)[None, :]
 
     def position(carry, j):
         chosen, producer_count, n_head, n_new, gave_way = carry
         open_items = passes_floors & ~chosen
-        over_producer = producer_count[:, item_producer] >= producer_limit  # [U, M]
+        # producers at their limit, spread to their items by a one-hot product (cheaper than a
+        # [U, M] gather on CPU)
+        full = (producer_count >= producer_limit).astype(jnp.float32)  # [U, P]
+        over_producer = (full @ producer_one_hot) > 0.5  # [U, M]
         over_head = item_is_head[None, :] & (n_head >= head_limit)[:, None]
         # new items are required when every remaining position is needed and one is available
         new_open = (open_items & item_is_new[None, :]).any(axis=1)
@@ -337,7 +342,7 @@ def constrained_slate(
         broken = (least[:, None] >> jnp.arange(3)[None, :]) & 1
         gave_way = gave_way | (filled[:, None] & (broken == 1))
         take = filled.astype(jnp.int32)
-        chosen = chosen.at[rows, best].set(chosen[rows, best] | filled)
+        chosen = chosen | ((item_ids == best[:, None]) & filled[:, None])
         producer_count = producer_count.at[rows, item_producer[best]].add(take)
         n_head = n_head + take * item_is_head[best]
         n_new = n_new + take * item_is_new[best]
@@ -350,7 +355,7 @@ def constrained_slate(
         jnp.zeros(u, jnp.int32),
         jnp.zeros((u, 3), bool),
     )
-    (_, _, _, _, gave_way), items = jax.lax.scan(position, init, jnp.arange(k))
+    (_, _, _, _, gave_way), items = jax.lax.scan(position, init, jnp.arange(k), unroll=True)
     return items.T, gave_way
 
 
