@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     if args.algorithm == "compare":
         return _run_compare(args, _protocol(args))
     if args.algorithm == "sweep":
-        return _run_sweep(args, _protocol(args))
+        limits = _floats(args.limits, "limits")
+        ratios = _floats(args.head_ratios, "head_ratios")
+        return _run_sweep(args, _protocol(args), limits, ratios)
     config = TrainConfig(
         algorithm=args.algorithm, iterations=args.iterations, cost_limit=args.cost_limit
     )
@@ -233,14 +235,12 @@ def _run_compare(args: argparse.Namespace, protocol) -> int:
     return 0
 
 
-def _run_sweep(args: argparse.Namespace, protocol) -> int:
+def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
     from pathlib import Path
 
     from jaxrec.agents.fcpo_experiment import plot_tradeoff, tradeoff_sweep
     from jaxrec.io import atomic_path, save_figure, write_json
 
-    limits = _floats(args.limits, "limits")
-    ratios = _floats(args.head_ratios, "head_ratios")
     print(
         f"trade-off sweep: CPO at limits {limits} x {args.seeds} seed(s) (one program), static "
         f"re-ranker at head ratios {ratios} ...",

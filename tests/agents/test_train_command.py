@@ -48,3 +48,41 @@ def test_train_command_rejects_short_test_episodes(tmp_path, capsys):
 def test_train_command_rejects_zero_seeds(tmp_path, capsys, seeds):
     assert main(["train", "ppo-lag", "--seeds", seeds, "--out", str(tmp_path)]) == 2
     assert "seeds" in capsys.readouterr().err
+
+
+TINY = [
+    "--synthetic-users", "20", "--synthetic-items", "40", "--synthetic-per-user", "20",
+    "--iterations", "2", "--seeds", "2", "--dim", "4", "--mf-epochs", "2",
+]  # fmt: skip
+
+
+@pytest.mark.slow  # ~60 s: trains CPO (two limits) and PPO-Lagrangian and scores four baselines
+def test_compare_writes_the_methods_by_metrics_table(tmp_path, capsys):
+    out = tmp_path / "compare"
+    assert main(["train", "compare", *TINY, "--cost-limit", "2", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "comparison.csv").set_index("method")
+    methods = {"random", "most_popular", "mf_greedy", "static_rerank", "cpo", "ppo_lag"}
+    assert methods | {"cpo_unconstrained"} == set(table.index)
+    # the most-popular list recommends only popular items while they last: its pop_rate@5 is 1
+    assert table.loc["most_popular", "pop_rate@5"] == 1.0
+    # the re-ranker is matched to the limit: 2 popular items per 10-step episode -> 4 of 20
+    assert table.loc["static_rerank", "pop_rate@20"] == pytest.approx(0.2)
+    results = json.loads((out / "comparison.json").read_text())
+    assert results["methods"]["static_rerank"]["head_ratio"] == pytest.approx(0.2)
+    assert "ndcg@10" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # ~40 s: one CPO program over 2 limits x 2 seeds
+def test_sweep_writes_the_tradeoff_curve(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["--limits", "1,4", "--head-ratios", "0,0.5", "--out", str(out)]
+    assert main(["train", "sweep", *TINY, *args]) == 0
+    frame = pd.read_csv(out / "tradeoff.csv")
+    assert len(frame[frame.method == "cpo"]) == 2 * 2
+    assert sorted(frame[frame.method == "static_rerank"].setting) == [0.0, 0.5]
+    assert (out / "tradeoff.png").stat().st_size > 0
+
+
+def test_sweep_rejects_unparsable_limits(tmp_path, capsys):
+    assert main(["train", "sweep", "--limits", "1,x", "--out", str(tmp_path)]) == 2
+    assert "limits" in capsys.readouterr().err
