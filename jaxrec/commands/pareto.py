@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         f"hypervolume PE-LTR {summary['hypervolume']:.5g} vs fixed grid "
         f"{summary['hypervolume_fixed_grid']:.5g} ({summary['runs']['pe-ltr']} vs "
         f"{summary['runs']['fixed']} runs); per seed PE-LTR >= fixed in "
-        f"{summary['seeds_pe_ltr_at_least_fixed']}/{len(summary['runs']['seeds'])}; fair point "
+        f"{summary['seeds_pe_ltr_at_least_fixed']}/{len(summary['runs']['seeds'])} (difference "
+        f"{summary['hypervolume_per_seed_difference']['mean']:+.2g} +- "
+        f"{summary['hypervolume_per_seed_difference']['stderr']:.2g}); fair point "
         + ", ".join(f"{n} {summary['fair_point'][n]:.4f}" for n in objectives)
         + f"; wrote {out}/frontier.csv, summary.json, frontier.png"
     )

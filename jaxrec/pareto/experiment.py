@@ -78,6 +78,12 @@ def _per_seed_hypervolumes(results: dict[str, np.ndarray], reference: np.ndarray
     return [hypervolume(runs[:, seed], reference) for seed in range(runs.shape[1])]
 
 
+def _mean_and_stderr(values: np.ndarray) -> dict[str, float]:
+    """Mean and standard error of the mean (0 for a single value)."""
+    stderr = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return {"mean": float(values.mean()), "stderr": float(stderr)}
+
+
 def trace_frontier(
     data: EcommerceData,
     objectives: Sequence[str] = ("ctr", "gmv"),
@@ -154,6 +160,9 @@ def trace_frontier(
         "hypervolume_per_seed": per_seed,
         "hypervolume_fixed_grid_per_seed": per_seed_fixed,
         "seeds_pe_ltr_at_least_fixed": int(np.sum(np.asarray(per_seed) >= per_seed_fixed)),
+        "hypervolume_per_seed_difference": _mean_and_stderr(
+            np.asarray(per_seed) - np.asarray(per_seed_fixed)
+        ),
         "reference_point": dict(zip(objectives, reference.tolist(), strict=True)),
         "unconstrained_weights": dict(zip(objectives, unconstrained.tolist(), strict=True)),
         "fair_point": {

@@ -6,6 +6,8 @@ loss before passing it).
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,33 +147,35 @@ def gap_bound_grid(bounds: np.ndarray, points: np.ndarray, count: int) -> np.nda
     """Bound settings f32[count, 2] that bisect the gaps of a traced 2-D frontier with the most
     hypervolume left to gain.
 
-    Neighbours ``a, b`` on the frontier (non-dominated ``points`` sorted by the first objective)
-    leave the corner box ``(b_0 - a_0) x (a_1 - b_1)`` undominated: the most hypervolume a point
-    between them can add. The gap with the largest box gets a setting halfway between ``a``'s and
-    ``b``'s bounds; a point halfway along the gap leaves two boxes of a quarter of the area each,
-    so the gap is then counted as two such gaps. ``count`` settings thus go where the hypervolume
-    is most likely to grow. Bounds along the way stay on the segment between two valid settings,
-    hence valid (``sum c < 1``).
+    The trained settings lie on a path of bounds (the second objective's ray, ``c = 0``, the first
+    objective's ray), ordered by ``c_0 - c_1``. Each pair of neighbours on that path with at least
+    one non-dominated point is a gap; two points ``a, b`` leave the box ``|a_0 - b_0| x
+    |a_1 - b_1|`` between them, the most hypervolume a point in between can add when both are on
+    the frontier. The gap with the largest box gets a setting halfway between its two bounds; a
+    point halfway along it leaves two boxes of a quarter of the area, so the gap then counts as
+    two such gaps. ``count`` settings thus go where the hypervolume is most likely to grow.
+    Bounds stay on segments between valid settings, hence valid (``sum c < 1``).
 
     Args:
-      bounds: f32[N, 2] the bound settings that were trained.
+      bounds: f32[N, 2] the bound settings that were trained (N >= 2).
       points: f64[N, 2] their objective values (larger is better).
       count: settings to return.
     """
     bounds = np.asarray(bounds, np.float64)
     points = np.asarray(points, np.float64)
-    if points.ndim != 2 or points.shape[1] != 2 or bounds.shape != points.shape:
+    if points.ndim != 2 or points.shape[1] != 2 or bounds.shape != points.shape or len(points) < 2:
         raise ConfigError(
             "points",
-            f"expected 2-D points [N, 2] matching bounds, got {points.shape}, {bounds.shape}",
+            f"expected >= 2 points [N, 2] matching bounds, got {points.shape}, {bounds.shape}",
         )
-    front = np.flatnonzero(np.asarray(non_dominated(points)))
-    front = front[np.argsort(points[front, 0], kind="stable")]
-    if len(front) < 2:
-        return np.repeat(bounds[front[:1]], count, axis=0).astype(np.float32)
-    gains = np.diff(points[front, 0]) * -np.diff(points[front, 1])
-    # gaps as (hypervolume to gain, lower bound setting, upper bound setting)
-    gaps = [(gains[i], bounds[front[i]], bounds[front[i + 1]]) for i in range(len(front) - 1)]
+    on_front = np.asarray(non_dominated(points))
+    path = np.argsort(bounds[:, 0] - bounds[:, 1], kind="stable")
+    # gaps as (hypervolume to gain, bound setting at one end, bound setting at the other)
+    gaps = [
+        (float(np.prod(np.abs(points[a] - points[b]))), bounds[a], bounds[b])
+        for a, b in itertools.pairwise(path)
+        if on_front[a] or on_front[b]
+    ]
     rows = []
     for _ in range(count):
         gain, low, high = gaps.pop(max(range(len(gaps)), key=lambda i: gaps[i][0]))

@@ -134,28 +134,30 @@ def test_fixed_weight_grid_lies_on_the_simplex() -> None:
 
 
 def test_gap_bound_grid_bisects_the_gaps_with_most_hypervolume_to_gain() -> None:
-    # Frontier A(0, 1) - B(0.1, 0.9) - C(1, 0) plus a dominated point D. Corner boxes left
-    # undominated: A-B 0.1 x 0.1 = 0.01, B-C 0.9 x 0.9 = 0.81.
+    # Settings on the path c_0 - c_1: A (-0.9), B (-0.5), D (0), C (0.9); D is dominated by B.
+    # Boxes between path neighbours: A-B 0.1 x 0.1, B-D 0.05 x 0.4, D-C 0.95 x 0.5.
     points = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.05, 0.5]])
-    bounds = np.array([[0.0, 0.9], [0.0, 0.5], [0.9, 0.0], [0.3, 0.3]])
+    bounds = np.array([[0.0, 0.9], [0.0, 0.5], [0.9, 0.0], [0.0, 0.0]])
     rows = gap_bound_grid(bounds, points, 3)
-    b, c = bounds[1], bounds[2]
-    # B-C is split first, then both of its halves (0.81 / 4 each) before A-B
-    np.testing.assert_allclose(rows[0], (b + c) / 2, rtol=1e-6)
-    expected_next = [(b + (b + c) / 2) / 2, ((b + c) / 2 + c) / 2]
+    d, c = bounds[3], bounds[2]
+    # D-C is split first, then both of its halves (0.475 / 4 each) before B-D and A-B
+    np.testing.assert_allclose(rows[0], (d + c) / 2, rtol=1e-6)
+    expected_next = [(d + (d + c) / 2) / 2, ((d + c) / 2 + c) / 2]
     np.testing.assert_allclose(sorted(map(tuple, rows[1:])), sorted(map(tuple, expected_next)))
     assert np.all(rows.sum(axis=1) < 1.0)
+    # one frontier point: its path neighbours' gaps are still split, not the point repeated
+    lonely = gap_bound_grid(bounds, np.array([[0, 0], [0, 0], [1.0, 1.0], [0.5, 0.2]]), 2)
+    assert len(np.unique(lonely, axis=0)) == 2
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 6))
-def test_gap_bound_grid_stays_between_frontier_bounds(seed: int, count: int) -> None:
+def test_gap_bound_grid_stays_within_the_trained_bounds(seed: int, count: int) -> None:
     rng = np.random.default_rng(seed)
     bounds = rng.dirichlet(np.ones(3), 7)[:, :2] * 0.99
     points = rng.random((7, 2))
     rows = gap_bound_grid(bounds, points, count)
     assert rows.shape == (count, 2)
     assert np.all(rows >= -1e-7) and np.all(rows.sum(axis=1) < 1.0)
-    front = bounds[np.asarray(non_dominated(points))]
-    low, high = front.min(axis=0), front.max(axis=0)
+    low, high = bounds.min(axis=0), bounds.max(axis=0)
     assert np.all(rows >= low - 1e-6) and np.all(rows <= high + 1e-6)
