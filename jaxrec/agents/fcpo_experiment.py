@@ -53,7 +53,8 @@ class Protocol:
 
 def train_grid(
     config: TrainConfig,
-    protocol: Protocol,
+    env,
+    env_params,
     limits: Sequence[float],
     n_seeds: int,
     seed: int = 1,
@@ -62,12 +63,14 @@ def train_grid(
     """Train ``len(limits) x n_seeds`` agents as one compiled program (``vmap`` over traced limits
     and over seeds), in equal chunks of iterations behind a progress bar.
 
-    Returns the final runner states (leaves [L, S, ...]) and the training log, each of
-    :data:`METRIC_NAMES` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
+    ``env`` is any environment :func:`jaxrec.agents.train.make_train` accepts (the protocol's
+    training env, or :class:`jaxrec.agents.platform_cpo.PlatformAgentEnv`) and ``env_params`` its
+    parameters. Returns the final runner states (leaves [L, S, ...]) and the training log, each
+    of :data:`METRIC_NAMES` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
     """
     from tqdm.auto import tqdm
 
-    train = make_train(config, protocol.train_env, protocol.train_params)
+    train = make_train(config, env, env_params)
     iterations = config.iterations
     chunk = max(d for d in range(1, min(10, iterations) + 1) if iterations % d == 0)
     over_seeds = jax.vmap(
@@ -83,7 +86,7 @@ def train_grid(
         total=iterations, desc=f"{config.algorithm} iterations", unit="it", disable=not progress
     ) as bar:
         for _ in range(iterations // chunk):
-            runner, metrics = iterate(runner, limits, protocol.train_params)
+            runner, metrics = iterate(runner, limits, env_params)
             chunks.append(jax.device_get(metrics))
             bar.update(chunk)
             bar.set_postfix(
@@ -189,7 +192,9 @@ def compare_methods(
             table[name] = {"metrics": summarise(baseline_metrics(name, protocol))}
     cpo_config = TrainConfig(algorithm="cpo", iterations=iterations, **overrides)
     limits = [cost_limit, float("inf")] if np.isfinite(cost_limit) else [cost_limit]
-    runner, log = train_grid(cpo_config, protocol, limits, n_seeds, progress=progress)
+    runner, log = train_grid(
+        cpo_config, protocol.train_env, protocol.train_params, limits, n_seeds, progress=progress
+    )
     metrics = policy_metrics(runner.policy, cpo_config, protocol)
     for index, label in enumerate(["cpo", "cpo_unconstrained"][: len(limits)]):
         table[label] = {
@@ -198,7 +203,14 @@ def compare_methods(
             "final_train_cost": float(log["episode_cost"][index, :, -10:].mean()),
         }
     ppo_config = TrainConfig(algorithm="ppo-lag", iterations=iterations, **overrides)
-    runner, log = train_grid(ppo_config, protocol, [cost_limit], n_seeds, progress=progress)
+    runner, log = train_grid(
+        ppo_config,
+        protocol.train_env,
+        protocol.train_params,
+        [cost_limit],
+        n_seeds,
+        progress=progress,
+    )
     metrics = policy_metrics(runner.policy, ppo_config, protocol)
     table["ppo_lag"] = {
         "metrics": summarise({k: v[0] for k, v in metrics.items()}),
@@ -243,7 +255,9 @@ def tradeoff_sweep(
     import pandas as pd
 
     config = TrainConfig(algorithm="cpo", iterations=iterations, **(config_overrides or {}))
-    runner, log = train_grid(config, protocol, limits, n_seeds, progress=progress)
+    runner, log = train_grid(
+        config, protocol.train_env, protocol.train_params, limits, n_seeds, progress=progress
+    )
     metrics = policy_metrics(runner.policy, config, protocol, ks=(k,))
     rows = []
     for li, limit in enumerate(limits):

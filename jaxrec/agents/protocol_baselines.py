@@ -38,15 +38,24 @@ class _ScoresAsLogits:
     def action_mask(self, obs: types.SimpleNamespace) -> jax.Array:
         return obs.mask
 
+    def mask_scores(self, scores: jax.Array, obs: types.SimpleNamespace) -> jax.Array:
+        return jnp.where(obs.mask, scores, -jnp.inf)
+
 
 def rerank_ranking(
-    scores: jax.Array, is_head: jax.Array, head_ratio: float | jax.Array, length: int
+    scores: jax.Array,
+    is_head: jax.Array,
+    head_ratio: float | jax.Array,
+    length: int,
+    mask: jax.Array | None = None,
 ) -> jax.Array:
     """Static group-exposure re-ranking of ``scores`` f32[U, I] into ``length`` items per user:
-    the best ``round(head_ratio * length)`` head items and the best long-tail items for the rest,
-    ordered by score; i32[U, length]. ``head_ratio`` may be traced (``vmap`` sweeps it)."""
+    the best ``round(head_ratio * length)`` allowed head items and the best allowed long-tail
+    items for the rest, ordered by score; i32[U, length]. ``head_ratio`` may be traced (``vmap``
+    sweeps it); ``mask`` bool[U, I] (default: everything allowed)."""
     policy = StaticRerankPolicy(_ScoresAsLogits(length))
-    obs = types.SimpleNamespace(item_is_head=is_head, mask=jnp.ones(scores.shape, bool))
+    mask = jnp.ones(scores.shape, bool) if mask is None else mask
+    obs = types.SimpleNamespace(item_is_head=is_head, mask=mask)
     params = StaticRerankParams(head_ratio=jnp.asarray(head_ratio, jnp.float32))
     return policy.act(None, obs, scores, None, params)
 

@@ -27,11 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "algorithm",
-        choices=("cpo", "ppo-lag", "compare", "sweep"),
+        choices=("cpo", "ppo-lag", "compare", "sweep", "platform"),
         help=(
             "cpo / ppo-lag: train one agent; compare: the FCPO table (static baselines, CPO, "
             "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG-vs-Gini over "
-            "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png"
+            "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png; platform: "
+            "CPO vs unconstrained vs static re-ranker on the dynamic platform over "
+            "--platform-steps test steps -> long_run.parquet/.json/.png"
         ),
     )
     parser.add_argument("--data", choices=DATA_CHOICES, default="synthetic")
@@ -68,6 +70,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sweep: comma-separated head ratios of the static re-ranker",
     )
     parser.add_argument("--sweep-k", type=int, default=10, help="sweep: metric cut-off K")
+    platform = parser.add_argument_group("platform (the long-run experiment)")
+    platform.add_argument("--platform-users", type=int, default=256)
+    platform.add_argument("--platform-items", type=int, default=500)
+    platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
+    platform.add_argument(
+        "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
+    )
+    platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
+    platform.add_argument("--matthew", type=float, default=1.0, help="popularity_beta")
     parser.set_defaults(func=run)
 
 
@@ -137,6 +148,8 @@ def _floats(text: str, field: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     from jaxrec.agents.train import TrainConfig
 
+    if args.algorithm == "platform":
+        return _run_platform(args)
     if args.algorithm == "compare":
         return _run_compare(args, _protocol(args))
     if args.algorithm == "sweep":
@@ -167,7 +180,9 @@ def _run_train(args: argparse.Namespace, config, protocol) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    runner, log = train_grid(config, protocol, [args.cost_limit], args.seeds)
+    runner, log = train_grid(
+        config, protocol.train_env, protocol.train_params, [args.cost_limit], args.seeds
+    )
     seconds = time.perf_counter() - started
     metrics = policy_metrics(runner.policy, config, protocol)
     results = {
@@ -266,6 +281,48 @@ def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
     summary = frame.groupby(["method", "setting"])[["ndcg", "gini", "pop_rate"]].mean()
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out}/tradeoff.csv, tradeoff.json, tradeoff.png")
+    return 0
+
+
+def _run_platform(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jaxrec.agents.platform_cpo import (
+        PlatformExperiment,
+        plot_long_run,
+        run_platform_experiment,
+        summarise_long_run,
+    )
+    from jaxrec.io import save_figure, write_json, write_parquet
+
+    experiment = PlatformExperiment(
+        n_users=args.platform_users,
+        n_items=args.platform_items,
+        iterations=args.iterations,
+        seeds=args.seeds,
+        head_per_slate=args.head_per_slate,
+        test_steps=args.platform_steps,
+        relabel_every=args.relabel_every,
+        popularity_beta=args.matthew,
+        world_seed=args.data_seed,
+    )
+    print(f"dynamic platform: {experiment}", flush=True)
+    frame, log = run_platform_experiment(experiment)
+    summary = summarise_long_run(frame, experiment)
+    out = Path(args.out)
+    write_parquet(out / "long_run.parquet", frame)
+    write_json(
+        out / "long_run.json",
+        {
+            "experiment": experiment.__dict__,
+            "final_train_cost": log["episode_cost"][:, :, -10:].mean(axis=(1, 2)).tolist(),
+            "final_train_return": log["episode_return"][:, :, -10:].mean(axis=(1, 2)).tolist(),
+            "summary": summary.to_dict(orient="records"),
+        },
+    )
+    save_figure(out / "long_run.png", plot_long_run(frame, experiment))
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {out}/long_run.parquet, long_run.json, long_run.png")
     return 0
 
 

@@ -1,0 +1,334 @@
+"""CPO on the dynamic platform (:class:`jaxrec.envs.platform.PlatformEnv`): the long-run experiment
+FCPO exists for (Ge et al. 2021, §5.4), with popularity drift, the Matthew effect and popular-group
+labels recomputed every ``relabel_every`` steps.
+
+:class:`PlatformAgentEnv` gives the platform the interface :func:`jaxrec.agents.train.make_train`
+trains on, so the same CPO / PPO-Lagrangian program runs on it unchanged:
+
+- observation ``history`` f32[U, H, d]: the public item vectors of each user's last ``H`` clicks
+  (zeros for empty history slots);
+- public item features f32[M, d + 1]: the item's content vector (the platform's current
+  ``item_factors``, the vectors arriving items are drawn with; the users' taste vectors stay hidden)
+  and its *current* head-group label;
+- action: a Gaussian vector ``w`` in that feature space; item scores ``features @ w`` become a slate
+  of ``K`` allowed items by :func:`jaxrec.agents.selection.select_slate`. The label feature lets one
+  weight express "avoid whatever is popular now", which keeps meaning when labels move;
+- cost: the platform's ``cost_head_count`` (head items in the slate, per user per step); the limit
+  ``d`` is per user per training episode.
+
+A training episode is ``episode_len`` steps from a fresh :meth:`PlatformEnv.reset` (new users from
+the pool, new drift draws) after ``burn_in`` steps of random slates; :func:`long_run` then serves
+one such world for hundreds of steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from jaxrec.agents.networks import GaussianPolicy
+from jaxrec.agents.protocol_baselines import rerank_ranking
+from jaxrec.agents.selection import select_slate
+from jaxrec.agents.train import TrainConfig
+from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
+from jaxrec.errors import ConfigError
+from jaxrec.metrics import gini
+
+
+@flax.struct.dataclass
+class AgentObservation:
+    """``history`` f32[U, H, d] clicked-item vectors, ``features`` f32[M, d + 1] public item
+    features, ``mask`` bool[U, M] allowed items, ``platform`` the platform's own observation."""
+
+    history: jax.Array
+    features: jax.Array
+    mask: jax.Array
+    platform: Observation
+
+
+def item_features(state: EnvState) -> jax.Array:
+    """Public item features f32[M, d + 1]: content vector and current head label."""
+    return jnp.concatenate(
+        [state.item_factors, state.item_is_head[:, None].astype(jnp.float32)], axis=1
+    )
+
+
+class PlatformAgentEnv:
+    """:class:`PlatformEnv` seen through the agent's interface (see the module docstring).
+
+    Args:
+      platform: the platform (its ``n_users``, ``slate_size``, ``history_len`` fix the shapes).
+      dim: the world's latent dimension ``d``.
+      episode_len: steps per training episode.
+      burn_in: steps of random slates :meth:`reset` runs before an episode starts.
+    """
+
+    def __init__(self, platform: PlatformEnv, dim: int, episode_len: int, burn_in: int = 0):
+        self.platform = platform
+        self.n_users = platform.n_users
+        self.history_len = platform.history_len
+        self.dim = dim
+        self.action_dim = dim + 1
+        self.episode_len = episode_len
+        self.burn_in = burn_in
+
+    def observation(self, obs: Observation, state: EnvState) -> AgentObservation:
+        features = item_features(state)
+        clicked = jnp.where(
+            (obs.user_history >= 0)[..., None], state.item_factors[obs.user_history], 0.0
+        )
+        return AgentObservation(
+            history=clicked,
+            features=features,
+            mask=self.platform.action_mask(obs),
+            platform=obs,
+        )
+
+    def reset(self, key: jax.Array, params: EnvParams) -> tuple[AgentObservation, EnvState]:
+        """A fresh world run ``burn_in`` steps under uniformly random slates, so an episode starts
+        with click histories filled and popular-group labels already recomputed from clicks
+        (a fresh world's first labels come from its initial popularity, a regime that never
+        returns)."""
+        key, burn_key = jax.random.split(key)
+        obs, state = self.platform.reset(key, params)
+
+        def random_step(carry, step_key):
+            obs, state = carry
+            score_key, step_key = jax.random.split(step_key)
+            scores = jax.random.uniform(score_key, (self.n_users, state.item_alive.shape[0]))
+            slates = select_slate(scores, self.platform.action_mask(obs), self.platform.slate_size)
+            obs, state, *_ = self.platform.step(step_key, state, slates, params)
+            return (obs, state), None
+
+        if self.burn_in:
+            (obs, state), _ = jax.lax.scan(
+                random_step, (obs, state), jax.random.split(burn_key, self.burn_in)
+            )
+        return self.observation(obs, state), state
+
+    def select(self, action: jax.Array, obs: AgentObservation, params: EnvParams) -> jax.Array:
+        """Slates i32[U, K] of the best allowed items by ``features @ w``."""
+        return select_slate(action @ obs.features.T, obs.mask, self.platform.slate_size)
+
+    def step(self, key: jax.Array, state: EnvState, slates: jax.Array, params: EnvParams):
+        obs, state, reward, cost, terminated, truncated, info = self.platform.step(
+            key, state, slates, params
+        )
+        return self.observation(obs, state), state, reward, cost, terminated, truncated, info
+
+
+def policy_scores(
+    policy, config: TrainConfig, env: PlatformAgentEnv, sample: bool = True
+) -> Callable[[jax.Array, AgentObservation], jax.Array]:
+    """``scores(key, obs) -> f32[U, M]``: item scores of the trained policy's action, sampled (the
+    stochastic policy the cost constraint was enforced on) or its mean (``sample=False``)."""
+    net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
+
+    def scores(key: jax.Array, obs: AgentObservation) -> jax.Array:
+        mean, log_std = net.apply(policy, obs.history)
+        noise = jax.random.normal(key, mean.shape) if sample else 0.0
+        return (mean + jnp.exp(log_std) * noise) @ obs.features.T
+
+    return scores
+
+
+def long_run(
+    key: jax.Array,
+    env: PlatformAgentEnv,
+    params: EnvParams,
+    scores_fn: Callable[[jax.Array, AgentObservation], jax.Array],
+    steps: int,
+    head_ratio: float | jax.Array | None = None,
+) -> dict[str, jax.Array]:
+    """Serve one world for ``steps`` steps with slates from ``scores_fn(key, obs)`` (re-ranked to a fixed
+    ``head_ratio`` of head items per slate when given: the static re-ranker on top of the same
+    scores), and record the fairness trajectory.
+
+    Returns per-step f32[steps] series: ``head_share`` (head items among shown items: the
+    constrained quantity), ``cost`` (mean cost per active user, the training cost's unit),
+    ``clicks`` (mean clicks per active user), ``exposure_gini`` (Gini of the decayed recent
+    exposure over live items) and ``relabelled`` (1 where the head labels changed this step).
+    """
+    k = env.platform.slate_size
+    obs, state = env.reset(key, params)
+
+    def step(carry, step_key):
+        obs, state = carry
+        policy_key, step_key = jax.random.split(step_key)
+        scores = scores_fn(policy_key, obs)
+        if head_ratio is None:
+            slates = select_slate(scores, obs.mask, k)
+        else:
+            slates = rerank_ranking(scores, state.item_is_head, head_ratio, k, obs.mask)
+        labels = state.item_is_head
+        active = state.user_active
+        obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
+        n_active = jnp.maximum(active.sum(), 1)
+        record = {
+            "head_share": info["head_in_slate"].sum() / jnp.maximum(info["shown"].sum(), 1),
+            "cost": jnp.where(active, cost, 0.0).sum() / n_active,
+            "clicks": jnp.where(active, reward, 0.0).sum() / n_active,
+            "exposure_gini": gini(state.item_exposure_recent, where=state.item_alive),
+            "relabelled": jnp.any(labels != state.item_is_head).astype(jnp.float32),
+        }
+        return (obs, state), record
+
+    _, series = jax.lax.scan(step, (obs, state), jax.random.split(key, steps))
+    return series
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformExperiment:
+    """Sizes and settings of :func:`run_platform_experiment`.
+
+    ``head_per_slate`` is the allowed mean number of head items per slate; CPO's episode limit is
+    ``head_per_slate * train_steps`` and the static re-ranker's head ratio ``head_per_slate /
+    slate_size``, so both aim at the same exposure.
+    """
+
+    n_users: int = 256
+    n_items: int = 500
+    n_producers: int = 16
+    dim: int = 8
+    slate_size: int = 5
+    history_len: int = 5
+    train_steps: int = 20
+    iterations: int = 100
+    seeds: int = 2
+    head_per_slate: float = 1.0
+    test_steps: int = 400
+    relabel_every: int = 10
+    popularity_beta: float = 1.0
+    world_seed: int = 0
+    burn_in: int = 20
+    hidden: tuple[int, ...] = (32, 32)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.head_per_slate <= self.slate_size:
+            raise ConfigError("head_per_slate", f"must lie in [0, slate_size={self.slate_size}]")
+
+
+PLATFORM_METHODS = ("cpo", "unconstrained", "static_rerank")
+SERIES = ("head_share", "cost", "clicks", "exposure_gini", "relabelled")
+
+
+def run_platform_experiment(experiment: PlatformExperiment, progress: bool = True):
+    """Train CPO at the limit and unconstrained (one program over both limits x seeds) on the
+    dynamic platform, then serve ``test_steps`` steps of one fresh world per seed with CPO, the
+    unconstrained agent, and the static re-ranker on top of the unconstrained agent's scores.
+
+    Returns ``(series, train_log)``: a tidy pandas DataFrame (``method``, ``seed``, ``step`` and
+    every :func:`long_run` series) and the training log of :func:`train_grid` (leaves [2, S, it]:
+    row 0 the limit, row 1 unconstrained).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from jaxrec.agents.fcpo_experiment import train_grid
+    from jaxrec.data.synthetic import synthetic_world
+
+    e = experiment
+    world = synthetic_world(
+        e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
+    )
+    platform = PlatformEnv(n_users=e.n_users, slate_size=e.slate_size, history_len=e.history_len)
+    params = platform.default_params(
+        world, relabel_every=e.relabel_every, popularity_beta=e.popularity_beta
+    )
+    env = PlatformAgentEnv(platform, e.dim, e.train_steps, e.burn_in)
+    config = TrainConfig(iterations=e.iterations, hidden=e.hidden, critic_batch=1024)
+    limit = e.head_per_slate * e.train_steps
+    runner, log = train_grid(config, env, params, [limit, float("inf")], e.seeds, progress=progress)
+    test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
+
+    def serve(policy, key, head_ratio):
+        return long_run(
+            key, env, params, policy_scores(policy, config, env), e.test_steps, head_ratio
+        )
+
+    agents = jax.jit(jax.vmap(jax.vmap(lambda p, k: serve(p, k, None)), in_axes=(0, None)))(
+        runner.policy, test_keys
+    )
+    unconstrained = jax.tree.map(lambda x: x[1], runner.policy)
+    reranked = jax.jit(jax.vmap(lambda p, k, r: serve(p, k, r), in_axes=(0, 0, None)))(
+        unconstrained, test_keys, e.head_per_slate / e.slate_size
+    )
+    runs = {
+        "cpo": jax.tree.map(lambda x: x[0], agents),
+        "unconstrained": jax.tree.map(lambda x: x[1], agents),
+        "static_rerank": reranked,
+    }
+    frames = []
+    for method, series in runs.items():
+        series = jax.device_get(series)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "seed": np.repeat(np.arange(e.seeds), e.test_steps),
+                    "step": np.tile(np.arange(e.test_steps), e.seeds),
+                    **{name: np.asarray(series[name]).ravel() for name in SERIES},
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True), log
+
+
+def summarise_long_run(frame, experiment: PlatformExperiment, tail: int = 200):
+    """Per method over the last ``tail`` test steps (means over steps and seeds): head items per
+    slate against the target, clicks per user, exposure Gini, and the drift of head items per
+    slate from the first 50 steps to the last ``tail``."""
+    import pandas as pd
+
+    rows = []
+    last_step = frame.step.max()
+    for method, group in frame.groupby("method", sort=False):
+        late = group[group.step > last_step - tail]
+        early = group[group.step < 50]
+        rows.append(
+            {
+                "method": method,
+                "head_per_slate": float(late.head_share.mean() * experiment.slate_size),
+                "target_head_per_slate": experiment.head_per_slate,
+                "clicks_per_user": float(late.clicks.mean()),
+                "exposure_gini": float(late.exposure_gini.mean()),
+                "head_drift": float(
+                    (late.head_share.mean() - early.head_share.mean()) * experiment.slate_size
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_long_run(frame, experiment: PlatformExperiment, window: int = 10):
+    """Head items per slate, exposure Gini and clicks per user over test time, per method (mean
+    over seeds, rolling mean over ``window`` steps), with the target drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    panels = (
+        ("head_share", experiment.slate_size, "head items per slate (cost)"),
+        ("exposure_gini", 1.0, "exposure Gini (recent, live items)"),
+        ("clicks", 1.0, "clicks per user per step"),
+    )
+    for ax, (column, scale, title) in zip(axes, panels, strict=True):
+        for method, group in frame.groupby("method", sort=False):
+            curve = group.groupby("step")[column].mean() * scale
+            ax.plot(curve.index, curve.rolling(window, min_periods=1).mean(), label=method)
+        ax.set_title(title)
+        ax.set_xlabel("test step")
+    axes[0].axhline(experiment.head_per_slate, color="red", linestyle="--", label="target")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"dynamic platform: labels recomputed every {experiment.relabel_every} steps, "
+        f"Matthew effect beta={experiment.popularity_beta}"
+    )
+    fig.tight_layout()
+    return fig
