@@ -319,9 +319,34 @@ class PlatformEnv:
 
         ``z = w_r u.x + w_q (q + a) + beta log(1 + n) + w_g log g(age) + bias``. Sorting by it
         maximises expected clicks (rearrangement inequality), which makes it the oracle scorer.
+        Computed as one matmul ``[w_r u, 1] @ [x, offset]^T``, so the user-independent offset costs
+        no extra pass over the U x M scores.
         """
-        relevance = state.user_factors @ state.item_factors.T
-        return params.relevance_weight * relevance + item_logit_offset(state, params)[None, :]
+        u = state.user_factors.shape[0]
+        users = jnp.concatenate(
+            [params.relevance_weight * state.user_factors, jnp.ones((u, 1), jnp.float32)], axis=1
+        )
+        items = jnp.concatenate(
+            [state.item_factors, item_logit_offset(state, params)[:, None]], axis=1
+        )
+        return users @ items.T
+
+    def blocked_items(self, obs: Observation) -> jax.Array:
+        """Per-user item ids that may not be recommended, ``n_items`` = none: i32[U, H + R].
+
+        The user's recent clicks (``mask_history``) and the items of their last ``seen_window``
+        slates. Padding (-1) becomes ``n_items``, an id that scatters drop (a negative id would
+        wrap around to the last item).
+        """
+        parts = []
+        if self.mask_history:
+            parts.append(obs.user_history)
+        if self.seen_window:
+            parts.append(obs.user_recent_shown)
+        if not parts:
+            return jnp.zeros((obs.user_history.shape[0], 0), jnp.int32)
+        ids = jnp.concatenate(parts, axis=1)
+        return jnp.where(ids >= 0, ids, obs.item_alive.shape[0])
 
     def action_mask(self, obs: Observation) -> jax.Array:
         """Items that may be recommended to each user: bool[U, M].
@@ -329,13 +354,9 @@ class PlatformEnv:
         Dead items are masked; so are items the user clicked recently (``mask_history``) and
         items shown in the user's last ``seen_window`` slates.
         """
-        u = obs.user_history.shape[0]
-        blocked = jnp.zeros((u, obs.item_alive.shape[0]), bool)
+        u, m = obs.user_history.shape[0], obs.item_alive.shape[0]
         rows = jnp.arange(u)[:, None]
-        if self.mask_history:
-            blocked = blocked.at[rows, obs.user_history].set(True, mode="drop")
-        if self.seen_window:
-            blocked = blocked.at[rows, obs.user_recent_shown].set(True, mode="drop")
+        blocked = jnp.zeros((u, m), bool).at[rows, self.blocked_items(obs)].set(True, mode="drop")
         return obs.item_alive[None, :] & ~blocked
 
     # ------------------------------------------------------------------ step

@@ -213,3 +213,22 @@ def test_bad_parameters_name_the_field(world):
         PlatformEnv(n_users=0)
     with pytest.raises(ConfigError, match=r"env\.examination"):
         env.replace_params(env.default_params(world), examination=np.ones(SLATE + 1))
+
+
+def test_action_mask_blocks_exactly_history_seen_and_dead_items(world):
+    env = PlatformEnv(n_users=N_USERS, slate_size=SLATE, history_len=3, seen_window=1)
+    obs, _ = env.reset(jax.random.key(0), env.default_params(world))
+    rng = np.random.default_rng(3)
+    history = rng.integers(-1, N_ITEMS, (N_USERS, 3))
+    shown = rng.integers(-1, N_ITEMS, (N_USERS, SLATE))
+    alive = rng.random(N_ITEMS) < 0.8
+    obs = obs.replace(
+        user_history=jnp.asarray(history, jnp.int32),
+        user_recent_shown=jnp.asarray(shown, jnp.int32),
+        item_alive=jnp.asarray(alive),
+    )
+    mask = np.asarray(env.action_mask(obs))
+    for user in range(N_USERS):
+        blocked = {i for i in [*history[user], *shown[user]] if i >= 0}  # -1 is padding
+        expected = [alive[i] and i not in blocked for i in range(N_ITEMS)]
+        assert mask[user].tolist() == expected
