@@ -232,3 +232,18 @@ def test_action_mask_blocks_exactly_history_seen_and_dead_items(world):
         blocked = {i for i in [*history[user], *shown[user]] if i >= 0}  # -1 is padding
         expected = [alive[i] and i not in blocked for i in range(N_ITEMS)]
         assert mask[user].tolist() == expected
+
+
+def test_greedy_policy_matches_the_numpy_reference_oracle(world):
+    from jaxrec.envs.reference import reference_greedy_slates
+
+    env = PlatformEnv(n_users=N_USERS, slate_size=SLATE, history_len=3)
+    params = env.default_params(world)
+    policy = GreedyPolicy(env)
+    obs, state = env.reset(jax.random.key(0), params)
+    step = jax.jit(env.step)
+    for t in range(4):
+        slate = policy.act(jax.random.key(t), obs, state, params, policy.init_params())
+        np.testing.assert_array_equal(slate, reference_greedy_slates(state, params, SLATE))
+        obs, state, *_ = step(jax.random.key(10 + t), state, slate, params)
+    assert (state.user_history >= 0).any()  # later steps masked real click histories
