@@ -1,6 +1,6 @@
 """PE-LTR overhead per FM training step and the time of a 16 x 3 frontier trained as one program.
 
-Usage: python benchmarks/bench_pareto.py [--out results/bench_pareto.json] [jaxrec bench pareto flags]
+Usage: python benchmarks/bench_pareto.py [--json benchmarks/results/pareto.json] [jaxrec bench pareto flags]
 Prints a table and writes the JSON record of :mod:`jaxrec.bench.pareto`.
 """
 
@@ -14,7 +14,7 @@ from jaxrec.io import write_json
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench_pareto.json")
+    parser.add_argument("--json", default="benchmarks/results/pareto.json")
     pareto.add_arguments(parser)
     args = parser.parse_args()
     record = pareto.run(args)
@@ -40,8 +40,8 @@ def main() -> None:
             f"{frontier['compile_s']:.1f} s, run {frontier['run_s']:.2f} s "
             f"({frontier['run_steps_per_s']:.0f} run-steps/s)"
         )
-    write_json(args.out, record)
-    print(f"wrote {args.out}")
+    write_json(args.json, record)
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

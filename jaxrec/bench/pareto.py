@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frontier-seeds", type=int, default=3)
     parser.add_argument("--frontier-steps", type=int, default=600)
     parser.add_argument("--skip-frontier", action="store_true")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--repeats", type=int, default=20, help="interleaved timing rounds (best)")
 
 
 def _losses(params: dict, batch: dict) -> jax.Array:
