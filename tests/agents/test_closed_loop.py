@@ -56,7 +56,10 @@ def run_two_chunks(scorer: str, rerank: bool, epsilon: float = 0.0):
 
 @pytest.fixture(scope="module", params=["mf", "aafm"])
 def two_chunks(request):
-    return run_two_chunks(request.param, rerank=request.param == "aafm")
+    """MF with exploration (and IPS-weighted retraining); AAFM with re-ranking."""
+    if request.param == "mf":
+        return run_two_chunks("mf", rerank=False, epsilon=0.5)
+    return run_two_chunks("aafm", rerank=True)
 
 
 def test_compiles_once_and_retrains_on_schedule(two_chunks):
@@ -107,12 +110,19 @@ def test_fm_scores_expand_the_pairwise_term_exactly():
     )
 
 
-def test_exploration_logs_propensities():
-    *_, (_, carry1, _), _, _ = run_two_chunks("mf", rerank=False, epsilon=1.0)
+def test_exploration_logs_propensities(two_chunks):
+    _, config, _, (_, carry1, _), _, _ = two_chunks
     propensity = np.asarray(carry1.learner.propensity)  # [worlds, L, U, K]
-    # with epsilon 1 the bottom position is explored: p = eps * E / n_allowed, the rest 1 - eps
-    assert np.all(propensity[..., :-1] == 0.0)
-    assert np.all((propensity[..., -1] > 0) & (propensity[..., -1] < 0.2))
+    if config.epsilon == 0:
+        assert np.all(propensity == 1.0)
+        return
+    # one draw per user: only the bottom position can hold an explored item, logged with
+    # p = eps * E / n_allowed; a scorer item is logged with 1 - eps
+    assert np.all(propensity[..., :-1] == 1.0 - config.epsilon)
+    bottom = propensity[..., -1]
+    explored = bottom != 1.0 - config.epsilon
+    assert 0.2 < explored.mean() < 0.8
+    assert np.all((bottom[explored] > 0) & (bottom[explored] < 0.05))
 
 
 def test_explored_items_move_to_the_bottom():
