@@ -136,5 +136,5 @@ def test_segments_split_the_pool_in_half():
 
 
 def test_needs_the_log():
-    with pytest.raises(ConfigError, match="log_steps"):
+    with pytest.raises(ConfigError, match=r"log_steps"):
         make_health_metrics(PlatformEnv(n_users=4, slate_size=2), jnp.ones(4, bool))
