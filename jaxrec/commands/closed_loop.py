@@ -108,17 +108,47 @@ def plot_buckets(frame, path: Path) -> Path:
     return save_figure(path, fig)
 
 
+def plot_producers(producer_exposure: dict[str, Any], path: Path) -> Path:
+    """Cumulative exposure per producer (world 0), most exposed first, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from jaxrec.io import save_figure
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for run_name, exposure in producer_exposure.items():
+        shares = np.sort(np.asarray(exposure, np.float64))[::-1]
+        ax.plot(np.arange(1, shares.size + 1), shares / max(shares.sum(), 1e-12), label=run_name)
+    ax.set_xlabel("producer rank")
+    ax.set_ylabel("share of cumulative exposure")
+    ax.set_title("exposure by producer (world 0)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="run")
+    return save_figure(path, fig)
+
+
 def write_dashboard(
-    frame, alerts: dict[str, list[dict[str, Any]]], out: str | Path, title: str, about: str = ""
+    frame,
+    alerts: dict[str, list[dict[str, Any]]],
+    out: str | Path,
+    title: str,
+    about: str = "",
+    producer_exposure: dict[str, Any] | None = None,
 ) -> Path:
-    """Write one PNG per plot of :data:`DASHBOARD_PLOTS` (lines per run) and the bucket plot into
-    ``out``, and ``out/dashboard.html`` embedding them (self-contained: images inlined as base64)
-    with the alerts and the early/late summary. Returns the page's path."""
+    """Write one PNG per plot of :data:`DASHBOARD_PLOTS` (lines per run), the bucket plot and,
+    given ``producer_exposure`` (run -> f[P] cumulative exposure), the producer plot into ``out``,
+    and ``out/dashboard.html`` embedding them (self-contained: images inlined as base64) with the
+    alerts and the early/late summary. Returns the page's path."""
     from jaxrec.io import atomic_path
     from jaxrec.plots import plot_metric_over_time
 
     out = Path(out)
     figures = [plot_buckets(frame, out / "exposure_buckets.png")]
+    if producer_exposure:
+        figures.append(plot_producers(producer_exposure, out / "producer_exposure.png"))
     for metric, label in DASHBOARD_PLOTS:
         figures.append(plot_metric_over_time(frame, metric, out / f"{metric}.png", "run", label))
     rows = []
@@ -187,13 +217,14 @@ def run(args: argparse.Namespace) -> int:
     runs = {args.scorer: None}
     if args.policy:
         runs[f"{args.scorer}+policy"] = policy.params()
-    frames = []
+    frames, producer_exposure = [], {}
     for run_name, rerank_params in runs.items():
-        frame, _ = run_closed_loop(
+        frame, carry = run_closed_loop(
             env, params, config, rerank_params, args.worlds, args.steps, args.seed, args.chunk,
             progress=not args.no_progress, desc=run_name,
         )  # fmt: skip
         frames.append(frame.assign(run=run_name))
+        producer_exposure[run_name] = carry.state.producer_exposure[0]
     frame = pd.concat(frames, ignore_index=True)
     out = Path(args.out)
     write_parquet(out / "metrics.parquet", frame)
@@ -216,7 +247,9 @@ def run(args: argparse.Namespace) -> int:
         f"scorer {args.scorer}, retrained every {args.retrain_every} steps; policy "
         f"{policy.source}; {args.worlds} worlds x {args.steps} steps; {env!r}"
     )
-    page = write_dashboard(frame, alerts, out, "jaxrec closed loop: marketplace health", about)
+    page = write_dashboard(
+        frame, alerts, out, "jaxrec closed loop: marketplace health", about, producer_exposure
+    )
     with pd.option_context("display.width", 160, "display.max_columns", None):
         print(summary.T.to_string(float_format=lambda x: f"{x:.4g}"))
     for run_name, reports in alerts.items():

@@ -164,8 +164,9 @@ def test_dashboard_embeds_plots_and_reports_alerts(tmp_path):
     alerts = evaluate_alerts(frame, rules)
     # mean over worlds is 0.105 + slope * step: crosses 0.3 at step 4 (mf) and never (policy)
     assert alerts["mf"][0]["step"] == 4 and not alerts["mf+policy"][0]["fired"]
-    page = write_dashboard(frame, alerts, tmp_path, "test").read_text()
-    assert page.count("data:image/png;base64,") == len(DASHBOARD_PLOTS) + 1
+    producers = {"mf": np.array([5.0, 1.0, 0.0]), "mf+policy": np.array([2.0, 2.0, 2.0])}
+    page = write_dashboard(frame, alerts, tmp_path, "test", producer_exposure=producers).read_text()
+    assert page.count("data:image/png;base64,") == len(DASHBOARD_PLOTS) + 2
     assert "step 4" in page and "did not fire" in page
 
 
