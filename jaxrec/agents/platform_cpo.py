@@ -146,7 +146,8 @@ def long_run(
 ) -> dict[str, jax.Array]:
     """Serve one world for ``steps`` steps with slates from ``scores_fn(key, obs)`` (re-ranked to a fixed
     ``head_ratio`` of head items per slate when given: the static re-ranker on top of the same
-    scores), and record the fairness trajectory.
+    scores; a negative, possibly traced, ratio serves the plain scores, so one ``vmap`` can hold
+    re-ranked and plain runs), and record the fairness trajectory.
 
     Returns per-step f32[steps] series: ``head_share`` (head items among shown items: the
     constrained quantity), ``cost`` (mean cost per active user, the training cost's unit),
@@ -160,10 +161,10 @@ def long_run(
         obs, state = carry
         policy_key, step_key = jax.random.split(step_key)
         scores = scores_fn(policy_key, obs)
-        if head_ratio is None:
-            slates = select_slate(scores, obs.mask, k)
-        else:
-            slates = rerank_ranking(scores, state.item_is_head, head_ratio, k, obs.mask)
+        slates = select_slate(scores, obs.mask, k)
+        if head_ratio is not None:
+            reranked = rerank_ranking(scores, state.item_is_head, head_ratio, k, obs.mask)
+            slates = jnp.where(head_ratio >= 0, reranked, slates)
         labels = state.item_is_head
         active = state.user_active
         obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
@@ -196,7 +197,7 @@ class PlatformExperiment:
     dim: int = 8
     slate_size: int = 5
     history_len: int = 5
-    train_steps: int = 20
+    train_steps: int = 50
     iterations: int = 100
     seeds: int = 2
     head_per_slate: float = 1.0
@@ -246,21 +247,18 @@ def run_platform_experiment(experiment: PlatformExperiment, progress: bool = Tru
     test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
 
     def serve(policy, key, head_ratio):
-        return long_run(
-            key, env, params, policy_scores(policy, config, env), e.test_steps, head_ratio
-        )
+        scores = policy_scores(policy, config, env)
+        return long_run(key, env, params, scores, e.test_steps, head_ratio)
 
-    agents = jax.jit(jax.vmap(jax.vmap(lambda p, k: serve(p, k, None)), in_axes=(0, None)))(
-        runner.policy, test_keys
-    )
-    unconstrained = jax.tree.map(lambda x: x[1], runner.policy)
-    reranked = jax.jit(jax.vmap(lambda p, k, r: serve(p, k, r), in_axes=(0, 0, None)))(
-        unconstrained, test_keys, e.head_per_slate / e.slate_size
+    # one program serves all three methods: CPO, unconstrained, unconstrained + re-ranker
+    policies = jax.tree.map(lambda x: x[jnp.array([0, 1, 1])], runner.policy)
+    head_ratios = jnp.array([-1.0, -1.0, e.head_per_slate / e.slate_size])
+    series = jax.jit(jax.vmap(jax.vmap(serve, in_axes=(0, 0, None)), in_axes=(0, None, 0)))(
+        policies, test_keys, head_ratios
     )
     runs = {
-        "cpo": jax.tree.map(lambda x: x[0], agents),
-        "unconstrained": jax.tree.map(lambda x: x[1], agents),
-        "static_rerank": reranked,
+        method: jax.tree.map(lambda x, i=index: x[i], series)
+        for index, method in enumerate(PLATFORM_METHODS)
     }
     frames = []
     for method, series in runs.items():

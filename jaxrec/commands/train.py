@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     platform.add_argument("--platform-items", type=int, default=500)
     platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
     platform.add_argument(
+        "--platform-train-steps", type=int, default=50, help="steps per training episode"
+    )
+    platform.add_argument(
         "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
     )
     platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
@@ -302,6 +305,7 @@ def _run_platform(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         head_per_slate=args.head_per_slate,
         test_steps=args.platform_steps,
+        train_steps=args.platform_train_steps,
         relabel_every=args.relabel_every,
         popularity_beta=args.matthew,
         world_seed=args.data_seed,
