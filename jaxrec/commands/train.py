@@ -27,13 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "algorithm",
-        choices=("cpo", "ppo-lag", "compare", "sweep", "platform"),
+        choices=("cpo", "ppo-lag", "compare", "sweep", "platform", "evaluate"),
         help=(
             "cpo / ppo-lag: train one agent; compare: the FCPO table (static baselines, CPO, "
             "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG-vs-Gini over "
             "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png; platform: "
             "CPO vs unconstrained vs static re-ranker on the dynamic platform over "
-            "--platform-steps test steps -> long_run.parquet/.json/.png"
+            "--platform-steps test steps -> long_run.parquet/.json/.png; evaluate: reload the agent "
+            "saved in --agent DIR and score it on the same data options -> results.json"
         ),
     )
     parser.add_argument("--data", choices=DATA_CHOICES, default="synthetic")
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sweep: comma-separated head ratios of the static re-ranker",
     )
     parser.add_argument("--sweep-k", type=int, default=10, help="sweep: metric cut-off K")
+    parser.add_argument("--agent", help="evaluate: an agent folder written by cpo / ppo-lag")
     platform = parser.add_argument_group("platform (the long-run experiment)")
     platform.add_argument("--platform-users", type=int, default=256)
     platform.add_argument("--platform-items", type=int, default=500)
@@ -153,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.algorithm == "platform":
         return _run_platform(args)
+    if args.algorithm == "evaluate":
+        return _run_evaluate(args)
     if args.algorithm == "compare":
         return _run_compare(args, _protocol(args))
     if args.algorithm == "sweep":
@@ -284,6 +288,35 @@ def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
     summary = frame.groupby(["method", "setting"])[["ndcg", "gini", "pop_rate"]].mean()
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out}/tradeoff.csv, tradeoff.json, tradeoff.png")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jaxrec.agents.checkpoint import load_agent
+    from jaxrec.agents.fcpo_experiment import policy_metrics, summarise
+    from jaxrec.errors import ConfigError
+    from jaxrec.io import write_json
+
+    if not args.agent:
+        raise ConfigError("agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)")
+    policy, config, metadata = load_agent(args.agent)
+    metrics = policy_metrics(policy, config, _protocol(args), batch_dims=1)
+    results = {
+        "agent": str(Path(args.agent).absolute()),
+        "algorithm": config.algorithm,
+        "data": args.data,
+        "metadata": metadata,
+        "metrics": summarise(metrics),
+    }
+    write_json(Path(args.out) / "results.json", results)
+    m = results["metrics"]
+    print(
+        f"reloaded {config.algorithm} agent: test @10 ndcg {m['ndcg@10']['mean']:.4f}, gini "
+        f"{m['gini@10']['mean']:.4f}, pop_rate {m['pop_rate@10']['mean']:.4f}; wrote "
+        f"{args.out}/results.json"
+    )
     return 0
 
 

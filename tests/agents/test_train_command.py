@@ -13,13 +13,12 @@ from jaxrec.cli import main
 @pytest.mark.slow  # ~40 s: compiles MF, the vmapped trainer and the evaluation
 def test_train_command_writes_results_log_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(
-        [
+    args = [
             "train", "cpo", "--synthetic-users", "24", "--synthetic-items", "40", "--synthetic-per-user", "30",
             "--iterations", "3",
             "--seeds", "2", "--cost-limit", "2", "--dim", "4", "--mf-epochs", "2", "--out", str(out),
-        ]
-    )  # fmt: skip
+    ]  # fmt: skip
+    code = main(args)
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["seeds"] == 2 and results["cost_limit"] == 2.0
@@ -32,6 +31,14 @@ def test_train_command_writes_results_log_and_plot(tmp_path, capsys):
     assert set(log["case"]) <= {0, 1, 2, 3, 4}
     assert (out / "learning_curves.png").stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
+    # the saved agent, reloaded on the same data options, scores exactly the same
+    again = tmp_path / "again"
+    data = [*args[2:8], "--dim", "4", "--mf-epochs", "2"]
+    assert (
+        main(["train", "evaluate", *data, "--agent", str(out / "agent"), "--out", str(again)]) == 0
+    )
+    reloaded = json.loads((again / "results.json").read_text())
+    assert reloaded["metrics"] == results["metrics"]
 
 
 def test_train_command_needs_data_dir_for_movielens(tmp_path, capsys):
@@ -86,3 +93,8 @@ def test_sweep_writes_the_tradeoff_curve(tmp_path):
 def test_sweep_rejects_unparsable_limits(tmp_path, capsys):
     assert main(["train", "sweep", "--limits", "1,x", "--out", str(tmp_path)]) == 2
     assert "limits" in capsys.readouterr().err
+
+
+def test_evaluate_needs_an_agent_folder(tmp_path, capsys):
+    assert main(["train", "evaluate", "--out", str(tmp_path)]) == 2
+    assert "agent" in capsys.readouterr().err
