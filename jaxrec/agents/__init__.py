@@ -1,4 +1,10 @@
-"""jaxrec.agents: policies that pick slates (baselines now; constrained RL agents build on them)."""
+"""jaxrec.agents: policies that pick slates.
+
+- static baselines (:mod:`~jaxrec.agents.baselines`) and slate selection;
+- the constrained RL recommender: CPO (FCPO) and PPO-Lagrangian trained by :func:`make_train`;
+- closed-loop learned scorers (:mod:`~jaxrec.agents.closed_loop`) and the marketplace re-ranking
+  stage (:mod:`~jaxrec.agents.marketplace`).
+"""
 
 from jaxrec.agents.baselines import (
     POLICIES,
@@ -9,15 +15,54 @@ from jaxrec.agents.baselines import (
     StaticRerankPolicy,
     make_policy,
 )
+from jaxrec.agents.checkpoint import load_agent, save_agent
+from jaxrec.agents.closed_loop import LoopConfig, make_closed_loop, run_closed_loop
+from jaxrec.agents.cpo import (
+    conjugate_gradient,
+    cpo_step,
+    cpo_update,
+    fisher_vector_product,
+    line_search,
+)
+from jaxrec.agents.gae import center, gae, standardize
+from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
+from jaxrec.agents.networks import Critic, GaussianPolicy
+from jaxrec.agents.ppo_lagrangian import lagrangian_advantage, ppo_update, update_multiplier
 from jaxrec.agents.selection import select_slate
+from jaxrec.agents.train import TrainConfig, evaluate, make_train, protocol_metrics
 
 __all__ = [
     "POLICIES",
+    "Critic",
+    "GaussianPolicy",
     "GreedyPolicy",
+    "LoopConfig",
+    "MarketplacePolicy",
     "MostPopularPolicy",
     "Policy",
     "RandomPolicy",
     "StaticRerankPolicy",
+    "TrainConfig",
+    "center",
+    "conjugate_gradient",
+    "cpo_step",
+    "cpo_update",
+    "evaluate",
+    "fisher_vector_product",
+    "gae",
+    "lagrangian_advantage",
+    "line_search",
+    "load_agent",
+    "load_policy",
+    "make_closed_loop",
     "make_policy",
+    "make_train",
+    "ppo_update",
+    "protocol_metrics",
+    "rerank",
+    "run_closed_loop",
+    "save_agent",
     "select_slate",
+    "standardize",
+    "update_multiplier",
 ]

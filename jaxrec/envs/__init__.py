@@ -1,5 +1,6 @@
 """jaxrec.envs: the simulated platform as a functional constrained MDP, its wrappers and rollouts."""
 
+from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup, FCPOState, fcpo_params, fcpo_setup
 from jaxrec.envs.platform import (
     CHOICE_INDEPENDENT,
     CHOICE_MULTINOMIAL,
@@ -20,9 +21,15 @@ __all__ = [
     "EnvParams",
     "EnvState",
     "EpisodeStats",
+    "FCPOEnv",
+    "FCPOParams",
+    "FCPOSetup",
+    "FCPOState",
     "Noise",
     "Observation",
     "PlatformEnv",
+    "fcpo_params",
+    "fcpo_setup",
     "init_carry",
     "make_rollout",
     "run_chunked",
