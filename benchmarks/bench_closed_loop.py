@@ -4,7 +4,7 @@ policy holds and costs, FM vs AAFM as the scorer; plus closed-loop speed vs the 
 Prints tables and writes JSON (default benchmarks/results/closed_loop.json).
 
     python benchmarks/bench_closed_loop.py [--steps 500 --worlds 3 --users 512 --items 1000]
-        [--policy examples/marketplace_policy.toml] [--json PATH] [--skip-speed]
+        [--policy FILE (default: the packaged example)] [--json PATH] [--skip-speed]
 
 Every run uses the same world and seeds; metrics are means over worlds (± std over worlds).
 "Early" is the window right after the first retrain (steps W+1 .. 2W), "late" the last 10% of steps.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxrec.agents.marketplace import EXAMPLE_POLICY_PATH
 from jaxrec.io import write_json
 
 OUTCOME_METRICS = (
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=512)
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--retrain-every", type=int, default=50)
-    parser.add_argument("--policy", default="examples/marketplace_policy.toml")
+    parser.add_argument("--policy", default=str(EXAMPLE_POLICY_PATH))
     parser.add_argument("--scorers", nargs="+", default=["mf", "fm", "aafm"])
     parser.add_argument("--json", default="benchmarks/results/closed_loop.json")
     parser.add_argument("--skip-speed", action="store_true")

@@ -221,6 +221,10 @@ def load_policy(path: str | Path) -> MarketplacePolicy:
     return policy_from_dict(raw, source=str(path))
 
 
+EXAMPLE_POLICY_PATH = Path(__file__).with_name("example_marketplace_policy.toml")
+"""A commented example policy file shipped with the package (``jaxrec closed-loop --print-example-policy``)."""
+
+
 def default_policy() -> MarketplacePolicy:
     """A pass-through policy: no floors, limits, penalty or bonus."""
     return policy_from_dict({"version": POLICY_VERSION}, source="<defaults>")

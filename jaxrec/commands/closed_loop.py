@@ -59,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epsilon", type=float, default=0.0, help="exploration probability")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk", type=int, default=100, help="steps per compiled chunk")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", help="output directory (required unless printing the example)")
+    parser.add_argument(
+        "--print-example-policy",
+        action="store_true",
+        help="print the commented example policy file and exit",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
 
@@ -192,11 +197,17 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from jaxrec.agents.closed_loop import LoopConfig, run_closed_loop
-    from jaxrec.agents.marketplace import default_policy, load_policy
+    from jaxrec.agents.marketplace import EXAMPLE_POLICY_PATH, default_policy, load_policy
     from jaxrec.data import synthetic_world
     from jaxrec.envs.platform import PlatformEnv
     from jaxrec.errors import ConfigError
     from jaxrec.io import write_json, write_parquet
+
+    if args.print_example_policy:
+        print(EXAMPLE_POLICY_PATH.read_text(), end="")
+        return 0
+    if not args.out:
+        raise ConfigError("--out", "the output directory is required")
 
     for name in ("steps", "worlds", "users", "items", "producers", "slate", "chunk"):
         if getattr(args, name) < 1:

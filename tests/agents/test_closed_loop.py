@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +16,7 @@ from jaxrec.agents.closed_loop import (
     retrain,
     score_all,
 )
-from jaxrec.agents.marketplace import policy_from_dict
+from jaxrec.agents.marketplace import EXAMPLE_POLICY_PATH, policy_from_dict
 from jaxrec.data import synthetic_world
 from jaxrec.envs import PlatformEnv
 from jaxrec.errors import ConfigError
@@ -174,7 +172,7 @@ def test_dashboard_embeds_plots_and_reports_alerts(tmp_path):
 def test_command_writes_the_outputs(tmp_path):
     from jaxrec.cli import main
 
-    policy = Path(__file__).resolve().parents[2] / "examples" / "marketplace_policy.toml"
+    policy = EXAMPLE_POLICY_PATH
     argv = ["closed-loop", "--policy", str(policy), "--steps", "60", "--worlds", "2",
             "--users", "32", "--items", "80", "--producers", "8", "--slate", "4",
             "--retrain-every", "20", "--out", str(tmp_path), "--no-progress"]  # fmt: skip

@@ -4,7 +4,6 @@ penalty and bonus formulas, and the policy file's errors."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxrec.agents.marketplace import (
+    EXAMPLE_POLICY_PATH,
     adjusted_scores,
     constrained_slate,
     load_policy,
@@ -25,7 +25,7 @@ from jaxrec.agents.selection import select_slate
 from jaxrec.errors import ConfigError, DataFormatError
 
 U, M, P, K = 6, 20, 4, 5
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "marketplace_policy.toml"
+EXAMPLE = EXAMPLE_POLICY_PATH
 
 slate_fn = jax.jit(constrained_slate, static_argnums=(7, 8))
 adjust_fn = jax.jit(adjusted_scores, static_argnums=(5,))
