@@ -170,7 +170,9 @@ def compare_methods(
     and unconstrained CPO, on the same test rollout.
 
     The re-ranker's head ratio is matched to the limit (``cost_limit / train_steps``, the share of
-    popular items the constrained agents may recommend). Returns ``{method: {"metrics":
+    popular items the constrained agents may recommend); with a finite limit the table also holds
+    ``static_rerank_at_cpo_pop_rate``, the re-ranker at the head ratio (a 0.05 grid) whose test
+    pop_rate@10 is nearest constrained CPO's, for comparing NDCG at the same pop rate. Returns ``{method: {"metrics":
     {name: {"mean", "std"}}, ...}}``, std over seeds (0 for the deterministic baselines; the
     random baseline's over ``n_seeds`` draws).
     """
@@ -202,6 +204,10 @@ def compare_methods(
             "cost_limit": limits[index],
             "final_train_cost": float(log["episode_cost"][index, :, -10:].mean()),
         }
+    if np.isfinite(cost_limit):
+        table["static_rerank_at_cpo_pop_rate"] = _rerank_at_pop_rate(
+            protocol, table["cpo"]["metrics"]["pop_rate@10"]["mean"]
+        )
     ppo_config = TrainConfig(algorithm="ppo-lag", iterations=iterations, **overrides)
     runner, log = train_grid(
         ppo_config,
@@ -218,6 +224,18 @@ def compare_methods(
         "final_train_cost": float(log["episode_cost"][0, :, -10:].mean()),
     }
     return table
+
+
+def _rerank_at_pop_rate(protocol: Protocol, pop_rate: float, k: int = 10) -> dict:
+    """The static re-ranker's table entry at the head ratio of a 0.05 grid (one ``vmap``ped
+    program) whose test ``pop_rate@k`` is nearest ``pop_rate``."""
+    ratios = np.linspace(0.0, 1.0, 21)
+    metrics = baseline_metrics("static_rerank", protocol, head_ratios=ratios)
+    best = int(np.argmin(np.abs(metrics[f"pop_rate@{k}"] - pop_rate)))
+    return {
+        "metrics": summarise({name: v[best] for name, v in metrics.items()}),
+        "head_ratio": float(ratios[best]),
+    }
 
 
 def table_frame(table: dict[str, dict], columns: Sequence[str] | None = None):

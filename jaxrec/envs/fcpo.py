@@ -267,8 +267,9 @@ def planted_ratings(
 class FCPOSetup:
     """Everything the protocol needs from a ratings table (see :func:`fcpo_setup`).
 
-    ``item_embeddings`` f32[I, d] are the MF item factors (the agent's public item vectors);
-    ``mf_params`` the whole MF model (``user`` f32[U, d] in split-user order, ``item``,
+    ``item_embeddings`` f32[I, d + 1] are the MF item factors with the MF item bias appended as a
+    last coordinate (the agent's public item vectors, see :func:`fcpo_setup`); ``mf_params`` the
+    whole MF model (``user`` f32[U, d] in split-user order, ``item``,
     ``item_bias``), the relevance scorer of the static baselines.
     """
 
@@ -290,7 +291,14 @@ def fcpo_setup(
 ) -> FCPOSetup:
     """Chronological split, popular group from training counts, and item embeddings from MF fitted
     on the training interactions only (initial states + training histories; REFERENCE.md §1; the
-    paper uses 100-d PMF, here logistic MF of :mod:`jaxrec.models.mf`)."""
+    paper uses 100-d PMF, here logistic MF of :mod:`jaxrec.models.mf`).
+
+    The agent's item vectors are ``[e_i, b_i]``: the factors with the item bias appended. Logistic MF
+    puts an item's popularity into its bias ``b_i`` (correlation 0.97 with log training counts on
+    the synthetic log), not into ``e_i``, and PMF (no bias) keeps it in the factors; without the
+    bias coordinate no action ``w`` can score ``w . e_i`` by popularity, the strongest signal of a
+    long-tailed log (most-popular NDCG@10 0.145 vs 0.070 for the best bias-free constant action on
+    the synthetic log). With it, ``w = [u, 1]`` reproduces the MF scores ``u . e_i + b_i``."""
     split = fcpo_split(ratings, n_items=n_items)
     pivot, is_head = popular_group_pivot(split.train_counts)
     seen = split.membership("initial") | split.membership("train")
@@ -300,7 +308,9 @@ def fcpo_setup(
     )
     return FCPOSetup(
         split=split,
-        item_embeddings=np.asarray(mf["item"]),
+        item_embeddings=np.concatenate(
+            [np.asarray(mf["item"]), np.asarray(mf["item_bias"])[:, None]], axis=1
+        ),
         is_head=np.asarray(is_head),
         pivot=int(pivot),
         mf_params={name: np.asarray(value) for name, value in mf.items()},
