@@ -40,14 +40,18 @@ class Protocol:
     test_params: FCPOParams
 
     @classmethod
-    def from_setup(cls, setup: FCPOSetup, train_steps: int, test_steps: int) -> Protocol:
+    def from_setup(
+        cls, setup: FCPOSetup, train_steps: int, test_steps: int, exclude_seen: bool = False
+    ) -> Protocol:
+        """``exclude_seen``: at test, never recommend a user's initial or training items (every
+        method: the agents' rollout and the baselines' rankings share the test params)."""
         n_users, dim = len(setup.split.users), setup.item_embeddings.shape[1]
         return cls(
             setup=setup,
             train_env=FCPOEnv(n_users, setup.split.n_items, dim, episode_len=train_steps),
             test_env=FCPOEnv(n_users, setup.split.n_items, dim, episode_len=test_steps),
             train_params=setup.params("train"),
-            test_params=setup.params("test"),
+            test_params=setup.params("test", exclude_seen),
         )
 
 
@@ -137,7 +141,14 @@ def baseline_metrics(
     # the arrays are arguments, not closed-over constants, so XLA does not constant-fold the ranking
     def one(head_ratio, relevance, counts, params, key):
         ranking = baseline_ranking(
-            name, key, relevance, counts, params.is_head, env.episode_len, head_ratio
+            name,
+            key,
+            relevance,
+            counts,
+            params.is_head,
+            env.episode_len,
+            head_ratio,
+            mask=~params.blocked,
         )
         items, hits, n_relevant = serve_ranking(ranking, env, params)
         return protocol_metrics(items, hits, n_relevant, params.is_head, ks)

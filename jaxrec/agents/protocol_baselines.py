@@ -68,6 +68,7 @@ def baseline_ranking(
     is_head: jax.Array,
     length: int,
     head_ratio: float | jax.Array = 0.2,
+    mask: jax.Array | None = None,
 ) -> jax.Array:
     """The test episode of a static baseline: i32[U, length] distinct items per user, best first.
 
@@ -79,18 +80,20 @@ def baseline_ranking(
       is_head: bool[I] popular group G0.
       length: test episode length ``T`` (static).
       head_ratio: the re-ranker's share of head items.
+      mask: bool[U, I] items allowed in the list (default: all; the protocol passes
+        ``~params.blocked``).
     """
     if name not in BASELINES:
         raise ConfigError("baseline", f"unknown baseline {name!r}; expected one of {BASELINES}")
-    everything = jnp.ones(relevance.shape, bool)
+    mask = jnp.ones(relevance.shape, bool) if mask is None else mask
     if name == "random":
-        return select_slate(jax.random.uniform(key, relevance.shape), everything, length)
+        return select_slate(jax.random.uniform(key, relevance.shape), mask, length)
     if name == "most_popular":
         scores = jnp.broadcast_to(jnp.asarray(train_counts, jnp.float32), relevance.shape)
-        return select_slate(scores, everything, length)
+        return select_slate(scores, mask, length)
     if name == "mf_greedy":
-        return select_slate(relevance, everything, length)
-    return rerank_ranking(relevance, is_head, head_ratio, length)
+        return select_slate(relevance, mask, length)
+    return rerank_ranking(relevance, is_head, head_ratio, length, mask)
 
 
 def serve_ranking(

@@ -58,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-steps", type=int, default=10, help="training episode length")
     parser.add_argument("--test-steps", type=int, default=20, help="test episode length (>= 20)")
     parser.add_argument("--dim", type=int, default=32, help="MF item-embedding dimension")
+    parser.add_argument(
+        "--exclude-seen",
+        action="store_true",
+        help="at test, never recommend a user's initial/training items (every method; the FCPO "
+        "paper's protocol leaves them recommendable)",
+    )
     parser.add_argument("--mf-epochs", type=int, default=30, help="MF training epochs")
     parser.add_argument(
         "--synthetic-users", type=int, default=943, help="users of the synthetic log"
@@ -136,7 +142,7 @@ def _protocol(args: argparse.Namespace):
         n_items=n_items,
         mf_config=MFConfig(dim=args.dim, epochs=args.mf_epochs),
     )
-    protocol = Protocol.from_setup(setup, args.train_steps, args.test_steps)
+    protocol = Protocol.from_setup(setup, args.train_steps, args.test_steps, args.exclude_seen)
     print(
         f"{args.data}: {protocol.train_env.n_users} users, {setup.split.n_items} items, popular "
         f"group {int(setup.is_head.sum())} items (pivot {setup.pivot})",

@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxrec.agents.networks import items_for_actions
 from jaxrec.data.splits import FCPOSplit, fcpo_split, popular_group_pivot
 from jaxrec.errors import ConfigError
 from jaxrec.models.mf import MFConfig, fit_mf
@@ -41,12 +40,15 @@ class FCPOParams:
       is_head: bool[I] popular group G0.
       initial: i32[U, h] each user's initial state items (in time order, latest last).
       targets: bool[U, I] items whose recommendation is a hit.
+      blocked: bool[U, I] items never recommended to the user (the episode starts with them marked
+        as recommended): the user's seen items under ``exclude_seen``, else none.
     """
 
     item_embeddings: jax.Array
     is_head: jax.Array
     initial: jax.Array
     targets: jax.Array
+    blocked: jax.Array
 
 
 @flax.struct.dataclass
@@ -112,6 +114,10 @@ class FCPOEnv:
     def select(self, action: jax.Array, obs: FCPOObservation, params: FCPOParams) -> jax.Array:
         """The item served for each action vector f32[U, d]: the best available item by
         ``e_i . w`` (K = 1), i32[U]."""
+        # imported here: jaxrec.agents imports this module (its trainer is built on FCPOEnv), so a
+        # module-level import would be circular whenever jaxrec.envs is imported first
+        from jaxrec.agents.networks import items_for_actions
+
         return items_for_actions(action, params.item_embeddings, obs.available)
 
     def observation(self, state: FCPOState, params: FCPOParams) -> FCPOObservation:
@@ -120,13 +126,13 @@ class FCPOEnv:
         )
 
     def reset(self, key: jax.Array, params: FCPOParams) -> tuple[FCPOObservation, FCPOState]:
-        """Start every user from their initial items with all targets unconsumed (``key`` unused:
-        the protocol's reset is deterministic)."""
+        """Start every user from their initial items with all targets unconsumed and the blocked
+        items unavailable (``key`` unused: the protocol's reset is deterministic)."""
         del key
         state = FCPOState(
             recent=params.initial,
             remaining=params.targets,
-            recommended=jnp.zeros((self.n_users, self.n_items), bool),
+            recommended=params.blocked,
             n_relevant=params.targets.sum(axis=1).astype(jnp.int32),
             time=jnp.zeros((), jnp.int32),
         )
@@ -163,15 +169,20 @@ def fcpo_params(
     item_embeddings: jax.Array | np.ndarray,
     is_head: jax.Array | np.ndarray,
     history: str = "train",
+    exclude_seen: bool = False,
 ) -> FCPOParams:
     """Protocol inputs from a split: ``history="train"`` rewards hits on the training history (for
-    learning), ``"test"`` on the held-out history (for evaluation).
+    learning), ``"test"`` on the held-out history (for evaluation). ``exclude_seen`` (test only)
+    blocks each user's initial and training items, which can never be held-out hits; the FCPO
+    paper's protocol leaves them recommendable (the default).
 
     Raises:
       ConfigError: embeddings or labels that do not match the split's catalogue.
     """
     if history not in ("train", "test"):
         raise ConfigError("history", f"must be 'train' or 'test', got {history!r}")
+    if exclude_seen and history != "test":
+        raise ConfigError("exclude_seen", "only the test history excludes seen items")
     item_embeddings = jnp.asarray(item_embeddings, jnp.float32)
     if item_embeddings.ndim != 2 or item_embeddings.shape[0] != split.n_items:
         raise ConfigError(
@@ -184,6 +195,11 @@ def fcpo_params(
         is_head=jnp.asarray(is_head, bool),
         initial=jnp.asarray(split.initial, jnp.int32),
         targets=jnp.asarray(split.membership(history)),
+        blocked=jnp.asarray(
+            split.membership("initial") | split.membership("train")
+            if exclude_seen
+            else np.zeros((len(split.users), split.n_items), bool)
+        ),
     )
 
 
@@ -235,6 +251,7 @@ def tiny_fcpo_params(
         is_head=jnp.arange(n_items) < n_head,
         initial=drawn[:, n_targets:],
         targets=targets,
+        blocked=jnp.zeros((n_users, n_items), bool),
     )
 
 
@@ -279,8 +296,8 @@ class FCPOSetup:
     pivot: int
     mf_params: dict[str, np.ndarray]
 
-    def params(self, history: str) -> FCPOParams:
-        return fcpo_params(self.split, self.item_embeddings, self.is_head, history)
+    def params(self, history: str, exclude_seen: bool = False) -> FCPOParams:
+        return fcpo_params(self.split, self.item_embeddings, self.is_head, history, exclude_seen)
 
 
 def fcpo_setup(

@@ -105,3 +105,41 @@ def test_baseline_metrics_equal_protocol_metrics_of_the_ranking(protocol):
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-6)
     assert isinstance(env, FCPOEnv)
+
+
+def test_agent_item_vectors_append_the_mf_bias(protocol):
+    """``w = [u, 1]`` scores items exactly as MF does (u . e_i + b_i), so the agent's action space
+    holds every MF user's ranking, popularity (the bias) included."""
+    setup = protocol.setup
+    mf = setup.mf_params
+    np.testing.assert_array_equal(setup.item_embeddings[:, :-1], mf["item"])
+    np.testing.assert_array_equal(setup.item_embeddings[:, -1], mf["item_bias"])
+    actions = np.concatenate([mf["user"], np.ones((len(mf["user"]), 1), np.float32)], axis=1)
+    reference = mf["user"] @ mf["item"].T + mf["item_bias"]
+    np.testing.assert_allclose(actions @ setup.item_embeddings.T, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_exclude_seen_blocks_seen_items_for_every_method(protocol):
+    split = protocol.setup.split
+    seen = split.membership("initial") | split.membership("train")
+    excluding = Protocol.from_setup(protocol.setup, train_steps=5, test_steps=20, exclude_seen=True)
+    env, params = excluding.test_env, excluding.test_params
+    # the agents' test episode starts with the seen items unavailable ...
+    obs, _ = env.reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(np.asarray(obs.available), ~seen)
+    # ... and no baseline lists one
+    relevance = jnp.asarray(protocol.setup.mf_params["user"] @ protocol.setup.mf_params["item"].T)
+    counts = jnp.asarray(split.train_counts, jnp.float32)
+    rows = np.arange(env.n_users)[:, None]
+    for name in ("random", "most_popular", "mf_greedy", "static_rerank"):
+        ranking = baseline_ranking(
+            name, jax.random.key(0), relevance, counts, params.is_head, env.episode_len,
+            mask=~params.blocked,
+        )  # fmt: skip
+        assert not seen[rows, np.asarray(ranking)].any(), name
+    # seen items are never held-out hits, so dropping them only moves hits up the MF list
+    plain = baseline_metrics("mf_greedy", protocol)
+    excluded = baseline_metrics("mf_greedy", excluding)
+    for k in (5, 10, 20):
+        assert excluded[f"recall@{k}"] >= plain[f"recall@{k}"] - 1e-7
+        assert excluded[f"ndcg@{k}"] >= plain[f"ndcg@{k}"] - 1e-7

@@ -97,6 +97,8 @@ def test_params_validation(setup):
         fcpo_params(split, embeddings[:-1], is_head)
     with pytest.raises(ConfigError, match="history"):
         fcpo_params(split, embeddings, is_head, history="valid")
+    with pytest.raises(ConfigError, match="exclude_seen"):
+        fcpo_params(split, embeddings, is_head, history="train", exclude_seen=True)
     with pytest.raises(ConfigError, match="episode_len"):
         FCPOEnv(3, 4, 2, episode_len=5)
 
