@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import time
+import functools
 
 import jax
 import jax.numpy as jnp
 
-from jaxrec.bench import block, device_info
+from jaxrec.bench import device_info, time_compiled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,19 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scorer", choices=("mf", "fm", "aafm"), default="mf")
     parser.add_argument("--policy", help="marketplace policy TOML for the re-ranking variant")
     parser.add_argument("--repeats", type=int, default=2)
-
-
-def _time(program, carry, *args) -> tuple[float, float]:
-    """(compile + first call s, best steady s) of ``program(carry, *args) -> (carry, metrics)``."""
-    start = time.perf_counter()
-    carry, _ = block(program(carry, *args))
-    first = time.perf_counter() - start
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        carry, _ = block(program(carry, *args))
-        best = min(best, time.perf_counter() - start)
-    return first, best
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -57,7 +44,10 @@ def run(args: argparse.Namespace) -> dict:
     policy = GreedyPolicy(plain_env)
     plain = jax.jit(jax.vmap(make_rollout(plain_env, policy, args.steps), in_axes=(0, None, None)))
     init = jax.jit(jax.vmap(lambda k, p: init_carry(plain_env, k, p), in_axes=(0, None)))
-    plain_compile, plain_s = _time(plain, init(keys, params), params, policy.init_params())
+    plain_carry, policy_params = init(keys, params), policy.init_params()
+    plain_compile, plain_s = time_compiled(
+        lambda: plain(plain_carry, params, policy_params), args.repeats
+    )
 
     env = PlatformEnv(n_users=args.users, slate_size=args.slate, log_steps=args.retrain_every)
     config = LoopConfig(
@@ -94,7 +84,8 @@ def run(args: argparse.Namespace) -> dict:
         rollout = make_closed_loop(env, config, args.steps, metrics_fn, rerank=rerank)
         program = jax.jit(jax.vmap(rollout, in_axes=(0, None, None, None)))
         rerank_params = policy_file.params() if rerank else None
-        compile_s, seconds = _time(program, init_loop(keys, params), params, rerank_params, start)
+        call = functools.partial(program, init_loop(keys, params), params, rerank_params, start)
+        compile_s, seconds = time_compiled(call, args.repeats)
         record[f"{label}_compile_s"] = compile_s
         record[f"{label}_user_steps_per_s"] = user_steps / seconds
         record[f"{label}_vs_plain"] = plain_s / seconds

@@ -8,7 +8,7 @@ import time
 import jax
 import numpy as np
 
-from jaxrec.bench import block, device_info
+from jaxrec.bench import block, device_info, time_compiled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,14 +39,7 @@ def run(args: argparse.Namespace) -> dict:
     run_worlds = jax.jit(jax.vmap(rollout, in_axes=(0, None, None)))
     policy_params = policy.init_params()
     carry = block(init(keys, params))
-    start = time.perf_counter()
-    carry, _ = block(run_worlds(carry, params, policy_params))
-    compile_s = time.perf_counter() - start
-    best = float("inf")
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        carry, _ = block(run_worlds(carry, params, policy_params))
-        best = min(best, time.perf_counter() - start)
+    compile_s, best = time_compiled(lambda: run_worlds(carry, params, policy_params), args.repeats)
     user_steps = args.worlds * args.users * args.steps
     record = {
         "benchmark": "env",
