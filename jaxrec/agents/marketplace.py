@@ -54,8 +54,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +61,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec import tomlconfig
+from jaxrec.errors import ConfigError
 
 POLICY_VERSION = 1
 # Constraints that may give way, in the order they are relaxed (lowest priority first).
@@ -207,18 +206,7 @@ def _check_ranges(sections: dict[str, dict[str, Any]]) -> None:
 
 def load_policy(path: str | Path) -> MarketplacePolicy:
     """Read and validate a TOML policy file (see the module docstring for the schema)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise DataFormatError(path, f"cannot read the policy file: {err.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        found = re.search(r"at line (\d+)", str(err))  # Python 3.11 has no err.lineno
-        line = int(found.group(1)) if found else None
-        raise DataFormatError(path, f"not valid TOML: {err}", line=line) from None
-    return policy_from_dict(raw, source=str(path))
+    return policy_from_dict(tomlconfig.read_toml(path, "policy file"), source=str(path))
 
 
 EXAMPLE_POLICY_PATH = Path(__file__).with_name("example_marketplace_policy.toml")

@@ -22,10 +22,10 @@ Every key is checked: an unknown key or a bad value raises :class:`ConfigError` 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from jaxrec import tomlconfig
 from jaxrec.agents.baselines import POLICIES
 from jaxrec.data.synthetic import SyntheticWorldConfig
 from jaxrec.envs.platform import EnvParams
@@ -54,53 +54,26 @@ class SimulationConfig:
     run: dict[str, int]
 
 
-def _table(config: dict[str, Any], name: str) -> dict[str, Any]:
-    table = config.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(name, f"expected a table [{name}], got {type(table).__name__}")
-    return dict(table)
-
-
 def parse_simulation_config(config: dict[str, Any]) -> SimulationConfig:
     """Validate a config mapping (see module docstring); raises ConfigError naming the key."""
-    unknown = set(config) - {"world", "env", "policy", "run"}
-    if unknown:
-        raise ConfigError(sorted(unknown)[0], "unknown section; expected world, env, policy or run")
-    world = SyntheticWorldConfig.from_dict(_table(config, "world"), section="world")
-    env_table = _table(config, "env")
-    env_static, env_params = {}, {}
-    for key, value in env_table.items():
-        if key in ENV_STATIC_KEYS:
-            env_static[key] = value
-        elif key in ENV_PARAM_KEYS:
-            env_params[key] = value
-        else:
-            raise ConfigError(
-                f"env.{key}",
-                f"unknown key; expected one of {', '.join(sorted(ENV_STATIC_KEYS + ENV_PARAM_KEYS))}",
-            )
-    policy_table = _table(config, "policy")
+    tomlconfig.check_keys(config, ("world", "env", "policy", "run"), "")
+    world = SyntheticWorldConfig.from_dict(tomlconfig.table(config, "world"), section="world")
+    env_table = tomlconfig.table(config, "env")
+    tomlconfig.check_keys(env_table, tuple(sorted(ENV_STATIC_KEYS + ENV_PARAM_KEYS)), "env")
+    env_static = {key: value for key, value in env_table.items() if key in ENV_STATIC_KEYS}
+    env_params = {key: value for key, value in env_table.items() if key in ENV_PARAM_KEYS}
+    policy_table = tomlconfig.table(config, "policy")
     policy = policy_table.pop("name", "greedy")
     if policy not in POLICIES:
         raise ConfigError(
             "policy.name", f"unknown policy {policy!r}; expected one of {sorted(POLICIES)}"
         )
-    for key in policy_table:
-        if key not in POLICY_KEYS.get(policy, ()):
-            raise ConfigError(f"policy.{key}", f"not a parameter of policy {policy!r}")
+    tomlconfig.check_keys(policy_table, POLICY_KEYS.get(policy, ()), "policy")
     run = dict(RUN_DEFAULTS)
-    for key, value in _table(config, "run").items():
-        if key not in RUN_DEFAULTS:
-            raise ConfigError(
-                f"run.{key}", f"unknown key; expected one of {', '.join(RUN_DEFAULTS)}"
-            )
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < (0 if key == "seed" else 1)
-        ):
-            raise ConfigError(f"run.{key}", f"expected a positive integer, got {value!r}")
-        run[key] = value
+    run_table = tomlconfig.table(config, "run")
+    tomlconfig.check_keys(run_table, tuple(RUN_DEFAULTS), "run")
+    for key, value in run_table.items():
+        run[key] = tomlconfig.integer(value, f"run.{key}", low=0 if key == "seed" else 1)
     return SimulationConfig(world, env_static, env_params, policy, policy_table, run)
 
 
@@ -108,13 +81,4 @@ def load_simulation_config(path: str | Path | None) -> SimulationConfig:
     """Read and validate a TOML simulation config; ``None`` gives the defaults."""
     if path is None:
         return parse_simulation_config({})
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ConfigError(str(path), "config file not found") from err
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(str(path), f"not valid TOML: {err}") from err
-    return parse_simulation_config(raw)
+    return parse_simulation_config(tomlconfig.read_toml(path, "simulation config"))

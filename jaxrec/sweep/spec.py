@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import numbers
-import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jaxrec import tomlconfig
 from jaxrec.data.synthetic import SyntheticWorldConfig
-from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec.errors import ConfigError
 
 EXAMPLE = """\
 # A jaxrec sweep: every grid point x every seed runs as ONE compiled program.
@@ -133,24 +132,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
       DataFormatError: the file is missing or not valid TOML (with the line when known).
       ConfigError: an unknown key, a value of the wrong type or range, or an empty grid, named.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise DataFormatError(str(path), f"cannot read sweep file: {err.strerror}") from None
-    return parse_sweep(text, source=str(path))
+    return spec_from_dict(tomlconfig.read_toml(path, "sweep file"))
 
 
 def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
     """Parse sweep-file text (see :data:`EXAMPLE`); errors as in :func:`load_sweep`."""
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        # tomllib gives the line only in its message before Python 3.14
-        found = re.search(r"line (\d+)", str(err))
-        line = getattr(err, "lineno", None) or (int(found.group(1)) if found else None)
-        raise DataFormatError(source, f"invalid TOML: {err}", line=line) from None
-    return spec_from_dict(table)
+    return spec_from_dict(tomlconfig.parse_toml(text, source))
 
 
 def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
@@ -159,42 +146,44 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     from jaxrec.data.synthetic import synthetic_world
     from jaxrec.envs.platform import PlatformEnv
 
-    _check_keys(table, _TOP_LEVEL, "")
+    tomlconfig.check_keys(table, _TOP_LEVEL, "")
     name = table.get("name", "sweep")
     if not isinstance(name, str):
         raise ConfigError("name", f"must be a string, got {name!r}")
 
-    world_table = dict(_table(table, "world"))
-    world_seed = _integer(world_table.pop("seed", 0), "world.seed", low=0)
+    world_table = tomlconfig.table(table, "world")
+    world_seed = tomlconfig.integer(world_table.pop("seed", 0), "world.seed", low=0)
     world_config = SyntheticWorldConfig.from_dict(world_table, section="world")
 
-    env_kwargs = dict(_table(table, "env"))
-    _check_keys(env_kwargs, _ENV_STATIC, "env")
+    env_kwargs = tomlconfig.table(table, "env")
+    tomlconfig.check_keys(env_kwargs, _ENV_STATIC, "env")
     env_kwargs.setdefault("n_users", world_config.n_users)
     env = PlatformEnv(**env_kwargs)
     if world_config.n_pool_users < env.n_users:
         raise ConfigError("env.n_users", f"exceeds the world's {world_config.n_pool_users} users")
 
-    params = dict(_table(table, "params"))
+    params = tomlconfig.table(table, "params")
     for key, value in params.items():
         _number_or_list(value, f"params.{key}")
     # A tiny world with the same static shapes checks names and ranges of every env value.
     probe_world = synthetic_world(world_seed, world_config)
     probe = _prefixed(lambda: env.default_params(probe_world, **params), "params.", "env.")
 
-    policy_kwargs = dict(_table(table, "policy"))
+    policy_kwargs = tomlconfig.table(table, "policy")
     policy_name = policy_kwargs.pop("name", "random")
     if not isinstance(policy_name, str):
         raise ConfigError("policy.name", f"must be a string, got {policy_name!r}")
     policy = make_policy(policy_name, env, **policy_kwargs)
     policy_fields = set(getattr(type(policy.init_params()), "__dataclass_fields__", {}))
 
-    run = _table(table, "run")
-    _check_keys(run, _RUN_KEYS, "run")
-    steps = _integer(run.get("steps", 100), "run.steps", low=1)
-    chunk = _integer(run.get("chunk", min(steps, 100)), "run.chunk", low=1)
-    log_every = _integer(run.get("log_every", 1), "run.log_every", low=1)
-    checkpoint_every = _integer(run.get("checkpoint_every", 10), "run.checkpoint_every", low=0)
+    run = tomlconfig.table(table, "run")
+    tomlconfig.check_keys(run, _RUN_KEYS, "run")
+    steps = tomlconfig.integer(run.get("steps", 100), "run.steps", low=1)
+    chunk = tomlconfig.integer(run.get("chunk", min(steps, 100)), "run.chunk", low=1)
+    log_every = tomlconfig.integer(run.get("log_every", 1), "run.log_every", low=1)
+    checkpoint_every = tomlconfig.integer(
+        run.get("checkpoint_every", 10), "run.checkpoint_every", low=0
+    )
     seeds = _seeds(run.get("seeds", 1))
     if chunk % log_every or steps % log_every:
         raise ConfigError(
@@ -266,7 +255,7 @@ def _points(table: Mapping[str, Any]) -> list[dict[str, Any]]:
             for key, value in point.items():
                 _number_or_list(value, f"points[{i}].{key}")
         return [dict(point) for point in points]
-    grid = _table(table, "grid")
+    grid = tomlconfig.table(table, "grid")
     if not grid:
         return [{}]
     axes = []
@@ -281,37 +270,15 @@ def _points(table: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
-def _table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = table.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(key, f"must be a table ([{key}]), got {value!r}")
-    return value
-
-
-def _check_keys(table: Mapping[str, Any], known: tuple[str, ...], section: str) -> None:
-    for key in table:
-        if key not in known:
-            name = f"{section}.{key}" if section else key
-            raise ConfigError(name, f"unknown key; expected one of {', '.join(known)}")
-
-
-def _integer(value: Any, field: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(field, f"must be an integer, got {value!r}")
-    if value < low:
-        raise ConfigError(field, f"must be >= {low}, got {value}")
-    return int(value)
-
-
 def _seeds(value: Any) -> tuple[int, ...]:
     if isinstance(value, list):
         if not value:
             raise ConfigError("run.seeds", "empty list: give at least one seed")
-        seeds = tuple(_integer(seed, "run.seeds", low=0) for seed in value)
+        seeds = tuple(tomlconfig.integer(seed, "run.seeds", low=0) for seed in value)
         if len(set(seeds)) != len(seeds):
             raise ConfigError("run.seeds", f"seeds repeat: {list(seeds)}")
         return seeds
-    return tuple(range(_integer(value, "run.seeds", low=1)))
+    return tuple(range(tomlconfig.integer(value, "run.seeds", low=1)))
 
 
 def _number_or_list(value: Any, field: str) -> None:

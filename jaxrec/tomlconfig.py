@@ -1,0 +1,62 @@
+"""Reading and checking TOML configuration files, with errors that name the file, line or key.
+
+Shared by the simulation configs (:mod:`jaxrec.envs.config`), sweep files (:mod:`jaxrec.sweep.spec`)
+and marketplace policy files (:mod:`jaxrec.agents.marketplace`).
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jaxrec.errors import ConfigError, DataFormatError
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Decode TOML text; a syntax error becomes a DataFormatError naming ``source`` and the line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        # tomllib gives the line only in its message before Python 3.14
+        found = re.search(r"line (\d+)", str(err))
+        line = getattr(err, "lineno", None) or (int(found.group(1)) if found else None)
+        raise DataFormatError(source, f"invalid TOML: {err}", line=line) from None
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Read and decode a TOML file; ``what`` names the kind of file in the error messages."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DataFormatError(str(path), f"cannot read the {what}: {err.strerror}") from None
+    return parse_toml(text, source=str(path))
+
+
+def table(config: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The sub-table ``[key]`` of ``config`` (empty when absent); anything else is a ConfigError."""
+    value = config.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"must be a table ([{key}]), got {value!r}")
+    return dict(value)
+
+
+def check_keys(config: Mapping[str, Any], known: tuple[str, ...], section: str) -> None:
+    """Raise a ConfigError naming ``section.key`` for the first key not in ``known``."""
+    for key in config:
+        if key not in known:
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(name, f"unknown key; expected one of {', '.join(known)}")
+
+
+def integer(value: Any, field: str, low: int) -> int:
+    """``value`` as an int >= ``low`` (booleans and non-integers are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(field, f"must be >= {low}, got {value}")
+    return int(value)
