@@ -3,7 +3,9 @@
 - :func:`pareto_weights`: an optax gradient transformation that combines per-objective gradients
   with the weights solved each step (chain it with any optimizer). For embedding tables,
   :func:`value_and_row_objective_grads` keeps the per-objective gradients on the looked-up rows
-  (:class:`RowGrads`), so the Gram and combine cost O(batch), not O(table).
+  (:class:`RowGrads`), so the Gram and combine cost O(batch), not O(table);
+  :func:`value_and_shared_grads` solves the weights on the gradients of a shared representation
+  (:class:`SharedGrads`, MGDA-UB, Sener & Koltun 2018) and combines with one backward pass.
 - Solvers of the min-norm weight problem: :func:`solve_two_objectives` (exact, K = 2),
   :func:`solve_active_set` (exact, small K), :func:`solve_projected_gradient` (any K),
   :func:`solve_two_step` (the paper's method, stable form).
@@ -35,18 +37,21 @@ from jaxrec.pareto.solvers import (
 from jaxrec.pareto.transform import (
     ParetoWeightsState,
     RowGrads,
+    SharedGrads,
     combine_gradients,
     gram_matrix,
     pareto_weights,
     pareto_weights_state,
     value_and_objective_grads,
     value_and_row_objective_grads,
+    value_and_shared_grads,
 )
 
 __all__ = [
     "SOLVERS",
     "ParetoWeightsState",
     "RowGrads",
+    "SharedGrads",
     "adaptive_bound_grid",
     "combine_gradients",
     "fixed_weight_grid",
@@ -68,5 +73,6 @@ __all__ = [
     "validate_bounds",
     "value_and_objective_grads",
     "value_and_row_objective_grads",
+    "value_and_shared_grads",
     "weights_objective",
 ]

@@ -18,6 +18,13 @@ For a model with a large embedding table, compute the gradients with
 batch looked up, and the Gram and the combine touch only those rows (exactly equal to the dense
 computation; the combine scatters once into the table, as a plain backward pass does).
 
+For a model whose K losses are all functions of one shared representation ``z = body(params)``
+(e.g. the scores of a ranker), :func:`value_and_shared_grads` returns a :class:`SharedGrads`
+instead: the K cotangents ``dL_k/dz`` and the body's pullback. Its Gram is the Gram of the
+cotangents (MGDA-UB, Sener & Koltun 2018), an upper-bound surrogate of the parameter-space
+problem, and the combine is one backward pass of the body with ``sum_k w_k dL_k/dz``: a PE-LTR step
+then costs about what a plain scalarised step costs.
+
 With no active bound (e.g. ``c = 0``) the combination ``d`` is MGDA's min-norm point: when it is
 non-zero it is a common descent direction, ``<g_i, d> >= ||d||^2 > 0`` for every objective
 (Désidéri 2012). An active bound ``w_i = c_i > w*_i`` deliberately tilts ``d`` toward objective i,
@@ -76,8 +83,42 @@ class RowGrads:
         return zeros.at[:, self.ids].add(self.values)
 
 
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class SharedGrads:
+    """Per-objective gradients of K losses that depend on the parameters only through a shared
+    representation ``z = body(params)`` (MGDA-UB, Sener & Koltun 2018, "Multi-Task Learning as
+    Multi-Objective Optimization", NeurIPS, Sec. 3.3).
+
+    With ``J = dz/dtheta`` the parameter gradients are ``g_k = J^T c_k``, ``c_k = dL_k/dz``, and
+    ``||sum_k w_k g_k|| <= ||J|| ||sum_k w_k c_k||``. :func:`gram_matrix` returns the Gram of the
+    cotangents, ``Q_ij = <c_i, c_j>``, so the weights solved from it minimise that upper bound
+    rather than the parameter-space norm: an approximation of the PE-LTR weights. They are exact
+    (the same weights as from the parameter Gram ``C J J^T C^T``) when ``J J^T = s I`` for some
+    ``s > 0`` (rows of ``J`` orthonormal up to one scale), and with ``J`` of full row rank the
+    solution is still Pareto stationary (their Theorem 1). :func:`combine_gradients` is exact for
+    the weights it is given: ``pullback(sum_k w_k c_k) = sum_k w_k g_k``, one backward pass of the
+    body, the cost of a plain scalarised step.
+
+    Attributes:
+      cotangents: a pytree shaped like ``z`` whose every leaf has a leading objective axis K:
+        ``dL_k/dz`` (e.g. a NamedTuple of two logit arrays -> two leaves f32[K, ...]).
+      pullback: maps one cotangent of ``z`` (no K axis) to the parameter-gradient pytree; a
+        ``jax.tree_util.Partial`` holding the body's ``jax.vjp`` residuals, so it passes through
+        ``jit``, ``vmap`` and ``scan`` like any pytree.
+    """
+
+    cotangents: Any
+    pullback: Callable[[Any], Any]
+
+
 def _is_row_grads(node: Any) -> bool:
     return isinstance(node, RowGrads)
+
+
+def _is_special(node: Any) -> bool:
+    """Leaves that :func:`gram_matrix` and :func:`combine_gradients` handle as a whole."""
+    return isinstance(node, (RowGrads, SharedGrads))
 
 
 def _row_gram(grads: RowGrads) -> jax.Array:
@@ -107,13 +148,18 @@ def _flat_gram(flat: jax.Array) -> jax.Array:
 def gram_matrix(objective_grads: Any) -> jax.Array:
     """Gram matrix f32[K, K] of per-objective gradients: ``Q_ij = <g_i, g_j>`` over all leaves.
 
-    Leaves are dense arrays [K, ...] or :class:`RowGrads` (the Gram of their dense form, computed
-    on the looked-up rows only).
+    Leaves are dense arrays [K, ...], :class:`RowGrads` (the Gram of their dense form, computed
+    on the looked-up rows only) or :class:`SharedGrads` (the Gram of the cotangents of the shared
+    representation: the MGDA-UB surrogate, not the parameter Gram).
     """
     total = 0.0
-    for leaf in jax.tree.leaves(objective_grads, is_leaf=_is_row_grads):
+    for leaf in jax.tree.leaves(objective_grads, is_leaf=_is_special):
         if _is_row_grads(leaf):
             total = total + _row_gram(leaf)
+        elif isinstance(leaf, SharedGrads):
+            for cotangent in jax.tree.leaves(leaf.cotangents):
+                flat = cotangent.reshape(cotangent.shape[0], -1).astype(jnp.float32)
+                total = total + _flat_gram(flat)
         else:
             flat = leaf.reshape(leaf.shape[0], -1).astype(jnp.float32)
             total = total + jnp.einsum("ip,jp->ij", flat, flat, precision=jax.lax.Precision.HIGHEST)
@@ -124,17 +170,24 @@ def combine_gradients(objective_grads: Any, weights: jax.Array) -> Any:
     """``sum_k w_k g_k`` for every leaf of a pytree with a leading objective axis.
 
     A :class:`RowGrads` leaf becomes its dense table gradient [num_rows, d]: the weighted row
-    gradients scattered once into the table (what a plain backward pass produces).
+    gradients scattered once into the table (what a plain backward pass produces). A
+    :class:`SharedGrads` leaf becomes the parameter gradient of its body: one pullback of the
+    combined cotangent ``sum_k w_k dL_k/dz``.
     """
 
-    def combine(leaf: Any) -> jax.Array:
+    def combine(leaf: Any) -> Any:
+        if isinstance(leaf, SharedGrads):
+            cotangent = jax.tree.map(
+                lambda c: jnp.tensordot(weights.astype(c.dtype), c, axes=1), leaf.cotangents
+            )
+            return leaf.pullback(cotangent)
         if _is_row_grads(leaf):
             rows = jnp.tensordot(weights.astype(leaf.values.dtype), leaf.values, axes=1)
             zeros = jnp.zeros((leaf.num_rows, rows.shape[-1]), rows.dtype)
             return zeros.at[leaf.ids].add(rows)
         return jnp.tensordot(weights.astype(leaf.dtype), leaf, axes=1)
 
-    return jax.tree.map(combine, objective_grads, is_leaf=_is_row_grads)
+    return jax.tree.map(combine, objective_grads, is_leaf=_is_special)
 
 
 def value_and_objective_grads(
@@ -182,6 +235,31 @@ def value_and_row_objective_grads(
     return losses, grads
 
 
+def _first(pullback: Callable[[Any], tuple[Any]], cotangent: Any) -> Any:
+    """The only input gradient of a one-argument ``jax.vjp`` pullback."""
+    return pullback(cotangent)[0]
+
+
+def value_and_shared_grads(
+    head_fn: Callable[..., jax.Array],
+    body_fn: Callable[..., Any],
+    params: Any,
+    *args: Any,
+) -> tuple[jax.Array, SharedGrads]:
+    """Losses f32[K] and their gradients as :class:`SharedGrads` (MGDA-UB, Sener & Koltun 2018).
+
+    ``body_fn(params, *args)`` computes the shared representation ``z`` (any pytree of arrays,
+    e.g. the scores of a batch); ``head_fn(z, *args)`` computes the K losses f32[K] from it. The
+    body runs forward once and keeps its pullback; only the head is differentiated K times
+    (``vmap`` over unit cotangents), so the K cotangents ``dL_k/dz`` cost O(K |z|), and no
+    parameter gradient is formed until :func:`combine_gradients` pulls back their combination.
+    """
+    z, body_pullback = jax.vjp(lambda p: body_fn(p, *args), params)
+    losses, head_pullback = jax.vjp(lambda z: head_fn(z, *args), z)
+    (cotangents,) = jax.vmap(head_pullback)(jnp.eye(losses.shape[0], dtype=losses.dtype))
+    return losses, SharedGrads(cotangents, jax.tree_util.Partial(_first, body_pullback))
+
+
 def pareto_weights(
     bounds: jax.Array | list[float],
     solver: str = "auto",
@@ -201,8 +279,9 @@ def pareto_weights(
     Returns:
       An ``optax.GradientTransformation``. ``update(grads, state, params=None)`` takes leaves of
       shape [K, ...] (or :class:`RowGrads` for an embedding table, see
-      :func:`value_and_row_objective_grads`) and returns leaves of shape [...]; the state is
-      :class:`ParetoWeightsState`.
+      :func:`value_and_row_objective_grads`, or one :class:`SharedGrads` for losses of a shared
+      representation, see :func:`value_and_shared_grads`) and returns leaves of shape [...] (the
+      parameter pytree for a :class:`SharedGrads`); the state is :class:`ParetoWeightsState`.
     """
     if not isinstance(bounds, jax.core.Tracer):
         bounds = validate_bounds(bounds)
@@ -221,14 +300,18 @@ def pareto_weights(
         updates: Any, state: ParetoWeightsState, params: Any = None
     ) -> tuple[Any, ParetoWeightsState]:
         del params
-        for leaf in jax.tree.leaves(updates, is_leaf=_is_row_grads):
-            leaf = leaf.values if _is_row_grads(leaf) else leaf
-            if leaf.ndim == 0 or leaf.shape[0] != num_objectives:
-                raise ConfigError(
-                    "updates",
-                    f"every gradient leaf needs a leading objective axis of size {num_objectives}, "
-                    f"got shape {leaf.shape}",
-                )
+        for node in jax.tree.leaves(updates, is_leaf=_is_special):
+            if isinstance(node, SharedGrads):
+                leaves = jax.tree.leaves(node.cotangents)
+            else:
+                leaves = [node.values if _is_row_grads(node) else node]
+            for leaf in leaves:
+                if leaf.ndim == 0 or leaf.shape[0] != num_objectives:
+                    raise ConfigError(
+                        "updates",
+                        "every gradient leaf needs a leading objective axis of size "
+                        f"{num_objectives}, got shape {leaf.shape}",
+                    )
         gram = gram_matrix(updates)
         weights = solve(gram, bounds)
         combine_with = state.weights if lagged else weights

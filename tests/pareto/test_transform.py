@@ -1,8 +1,9 @@
 """The pareto_weights optax transformation: combination, chaining, lagged mode, row gradients,
-errors."""
+shared-representation gradients (MGDA-UB), errors."""
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +15,7 @@ from jaxrec.models.fm import bce_with_logits, fm_logits, fm_logits_from_embeddin
 from jaxrec.pareto import (
     ParetoWeightsState,
     RowGrads,
+    SharedGrads,
     combine_gradients,
     gram_matrix,
     pareto_weights,
@@ -21,6 +23,7 @@ from jaxrec.pareto import (
     solve_two_objectives,
     value_and_objective_grads,
     value_and_row_objective_grads,
+    value_and_shared_grads,
 )
 
 
@@ -199,3 +202,159 @@ def test_row_grads_update_equals_the_dense_update(fm_problem) -> None:
     np.testing.assert_allclose(row_state[0].weights, dense_state[0].weights, rtol=1e-5)
     for name in params:
         np.testing.assert_allclose(row_updates[name], dense_updates[name], rtol=1e-5, atol=1e-8)
+
+
+def fm_split_logits(params: dict, ids: jax.Array, labels: jax.Array) -> dict:
+    """A two-leaf shared representation: the FM logits of the first and the last 20 samples."""
+    del labels
+    logits = fm_logits(params, ids)
+    return {"first": logits[:20], "last": logits[20:]}
+
+
+def bce_of_split_logits(z: dict, ids: jax.Array, labels: jax.Array) -> jax.Array:
+    del ids
+    logits = jnp.concatenate([z["first"], z["last"]])
+    return bce_with_logits(logits[None, :], labels).mean(axis=-1)
+
+
+def test_shared_grads_combine_equals_the_weighted_dense_gradients(fm_problem) -> None:
+    """The combine is exact for any weights; the Gram is that of the cotangents dL_k/dz."""
+    params, ids, labels = fm_problem
+    losses, shared = jax.jit(
+        lambda p: value_and_shared_grads(bce_of_split_logits, fm_split_logits, p, ids, labels)
+    )(params)
+    assert isinstance(shared, SharedGrads)
+    dense_losses, dense = value_and_objective_grads(fm_two_losses, params, ids, labels)
+    np.testing.assert_allclose(losses, dense_losses, rtol=1e-6)
+    combine = jax.jit(combine_gradients)
+    for weights in jax.random.dirichlet(jax.random.key(4), jnp.ones(2), (3,)):
+        combined = combine(shared, weights)
+        for name in params:
+            expected = np.tensordot(np.asarray(weights), np.asarray(dense[name]), axes=1)
+            np.testing.assert_allclose(combined[name], expected, rtol=1e-5, atol=1e-7)
+    # Reference Gram from the Jacobian of the head alone, in float64 NumPy.
+    z = fm_split_logits(params, ids, labels)
+    jacobian = jax.jacrev(bce_of_split_logits)(z, ids, labels)
+    flat = np.concatenate([np.asarray(jacobian[n], np.float64) for n in ("first", "last")], 1)
+    np.testing.assert_allclose(jax.jit(gram_matrix)(shared), flat @ flat.T, rtol=1e-5)
+
+
+def quadratics_of_z(z: jax.Array, targets: jax.Array) -> jax.Array:
+    """L_k = ||z - t_k||^2 / 2 on the shared representation."""
+    return 0.5 * jnp.sum((z[None, :] - targets) ** 2, axis=-1)
+
+
+def linear_body(theta: jax.Array, matrix: jax.Array, targets: jax.Array) -> jax.Array:
+    del targets
+    return matrix @ theta
+
+
+def linear_head(z: jax.Array, matrix: jax.Array, targets: jax.Array) -> jax.Array:
+    del matrix
+    return quadratics_of_z(z, targets)
+
+
+def closed_form_weights(gram: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The exact K = 2 weights (REFERENCE section 3), float64."""
+    w1 = (gram[1, 1] - gram[0, 1]) / (gram[0, 0] + gram[1, 1] - 2 * gram[0, 1])
+    w1 = np.clip(w1, bounds[0], 1 - bounds[1])
+    return np.array([w1, 1 - w1])
+
+
+def test_shared_gram_is_exact_for_scaled_orthonormal_rows_and_invariant_to_the_body() -> None:
+    """z = s Q theta with orthonormal rows Q: parameter Gram = s^2 shared Gram, equal weights.
+    Reparametrising the body (same z) leaves the shared Gram unchanged; permuting and scaling
+    the losses permutes and scales it."""
+    orthonormal = np.linalg.qr(np.random.default_rng(0).normal(size=(6, 3)))[0].T  # [3, 6]
+    scale = 2.5
+    matrix = jnp.asarray(scale * orthonormal, jnp.float32)
+    theta = jnp.asarray(np.random.default_rng(1).normal(size=6), jnp.float32)
+    targets = jnp.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.5]])
+    bounds = np.array([0.0, 0.3])
+    _, shared = value_and_shared_grads(linear_head, linear_body, theta, matrix, targets)
+    shared_gram = np.asarray(gram_matrix(shared), np.float64)
+
+    def exact_losses(theta):
+        return quadratics_of_z(linear_body(theta, matrix, targets), targets)
+
+    _, exact = value_and_objective_grads(exact_losses, theta)
+    exact_flat = np.asarray(exact, np.float64)
+    np.testing.assert_allclose(scale**2 * shared_gram, exact_flat @ exact_flat.T, rtol=1e-5)
+    tx = pareto_weights(bounds)
+    updates, state = tx.update(shared, tx.init(theta))
+    expected_w = closed_form_weights(exact_flat @ exact_flat.T, bounds)
+    np.testing.assert_allclose(state.weights, expected_w, rtol=1e-5)
+    np.testing.assert_allclose(updates, expected_w @ exact_flat, rtol=1e-5, atol=1e-6)
+
+    mixing = jnp.asarray(np.random.default_rng(2).normal(size=(6, 6)), jnp.float32)
+    _, reparametrised = value_and_shared_grads(
+        linear_head, linear_body, jnp.linalg.solve(mixing, theta), matrix @ mixing, targets
+    )
+    np.testing.assert_allclose(gram_matrix(reparametrised), shared_gram, rtol=1e-4)
+
+    loss_scale = np.array([3.0, 0.5])
+
+    def permuted_scaled(z, matrix, targets):
+        return jnp.asarray(loss_scale, jnp.float32) * quadratics_of_z(z, targets)[::-1]
+
+    _, swapped = value_and_shared_grads(permuted_scaled, linear_body, theta, matrix, targets)
+    expected = np.outer(loss_scale, loss_scale) * shared_gram[::-1, ::-1]
+    np.testing.assert_allclose(gram_matrix(swapped), expected, rtol=1e-5)
+
+
+def concat_body(params: dict, targets: jax.Array) -> jax.Array:
+    """z = theta flattened: an identity body, so the shared weights are the exact weights."""
+    del targets
+    return jnp.concatenate([params["a"], params["b"].ravel()])
+
+
+def test_shared_grads_vmap_over_traced_bounds(problem) -> None:
+    params, targets = problem
+    _, shared = value_and_shared_grads(quadratics_of_z, concat_body, params, targets)
+    gram = np.asarray(gram_matrix(shared), np.float64)
+
+    def weights_for(bounds):
+        tx = pareto_weights(bounds)
+        return tx.update(shared, tx.init(params))[1].weights
+
+    grid = np.array([[0.0, 0.0], [0.9, 0.0], [0.0, 0.9]])
+    weights = jax.jit(jax.vmap(weights_for))(jnp.asarray(grid, jnp.float32))
+    expected = np.stack([closed_form_weights(gram, bounds) for bounds in grid])
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_grads_train_with_adam_in_a_scan_to_the_pareto_set(problem) -> None:
+    """pareto_weights + Adam in a lax.scan reaches the Pareto segment with weight >= the bound;
+    the loop compiles once for new parameter values."""
+    params, targets = problem
+    schedule = optax.cosine_decay_schedule(0.05, 400)
+    tx = optax.chain(pareto_weights([0.7, 0.0]), optax.adam(schedule))
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run(params):
+        def step(carry, _):
+            params, state = carry
+            _, shared = value_and_shared_grads(quadratics_of_z, concat_body, params, targets)
+            updates, state = tx.update(shared, state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        (params, state), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=400)
+        return params, state
+
+    run(jax.tree.map(lambda x: x + 1.0, params))
+    final, state = run(params)
+    x = np.asarray(concat_body(final, targets))
+    t1, t2 = np.asarray(targets)
+    along = (x - t2) @ (t1 - t2) / np.sum((t1 - t2) ** 2)
+    np.testing.assert_allclose(x, t2 + along * (t1 - t2), atol=2e-3)  # on the segment
+    assert along >= 0.7 - 2e-3
+    assert pareto_weights_state(state).weights[0] >= 0.7 - 1e-6
+
+
+def test_shared_grads_error_names_updates(problem) -> None:
+    params, targets = problem
+    _, shared = value_and_shared_grads(quadratics_of_z, concat_body, params, targets)
+    tx = pareto_weights([0.1, 0.1, 0.1])
+    with pytest.raises(ConfigError, match=r"^updates: .*size 3, got shape \(2, 4\)"):
+        tx.update(shared, tx.init(params))
