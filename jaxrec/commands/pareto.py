@@ -47,6 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto, closed_form, active_set, projected_gradient, two_step",
     )
+    parser.add_argument(
+        "--gram",
+        choices=("exact", "shared"),
+        default="exact",
+        help="Gram matrix of the weight solve: exact (per-objective parameter gradients) or shared "
+        "(gradients w.r.t. the logits, MGDA-UB: an upper-bound surrogate, same cost as a plain "
+        "step); default exact",
+    )
     parser.add_argument("--lists", type=int, default=20000, help="synthetic lists to generate")
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data / split seed")
     simulator = parser.add_argument_group("--data simulator (a logged platform rollout)")
@@ -88,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         data = synthetic_ecommerce(n_lists=args.lists, seed=args.data_seed)
-    config = TrainConfig(args.steps, args.batch_lists, args.dim, args.lr, args.solver)
+    config = TrainConfig(
+        args.steps, args.batch_lists, args.dim, args.lr, args.solver, gram=args.gram
+    )
     result = trace_frontier(
         data,
         objectives,

@@ -53,7 +53,11 @@ from jaxrec.models.fm import (
     fm_logits_from_embeddings,
     init_fm_params,
 )
-from jaxrec.pareto.transform import pareto_weights, value_and_row_objective_grads
+from jaxrec.pareto.transform import (
+    pareto_weights,
+    value_and_row_objective_grads,
+    value_and_shared_grads,
+)
 
 Batch = dict[str, jax.Array]
 CATALOGUE_KEYS = ("catalogue", "catalogue_users")  # per-log arrays, not indexed by list
@@ -198,15 +202,26 @@ def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+GRAMS = ("exact", "shared")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training of one FM run: ``steps`` Adam steps on batches of ``batch_lists`` random lists."""
+    """Training of one FM run: ``steps`` Adam steps on batches of ``batch_lists`` random lists.
+
+    ``gram`` (pareto mode) picks the Gram matrix the weights are solved from: ``"exact"``, the
+    per-objective parameter gradients (on the looked-up rows, :class:`jaxrec.pareto.RowGrads`);
+    ``"shared"``, the gradients of the K losses with respect to the batch's logits
+    (:class:`Scores`), MGDA-UB (Sener & Koltun 2018): an upper-bound surrogate of the exact weights
+    whose combined update is one ordinary backward pass (:class:`jaxrec.pareto.SharedGrads`).
+    """
 
     steps: int = 600
     batch_lists: int = 64
     dim: int = 8
     learning_rate: float = 0.05
     solver: str = "auto"
+    gram: str = "exact"
 
 
 def fm_catalogue_logits(
@@ -260,13 +275,23 @@ def row_objective_losses(
     """The K training losses f32[K] from the looked-up rows of :func:`lookup_ids` (the form
     :func:`jaxrec.pareto.value_and_row_objective_grads` differentiates)."""
     scores = scores_from_rows(others, rows, batch, needs_catalogue(objectives))
+    return losses_of_scores(scores, batch, objectives)
+
+
+def batch_scores(params: dict, batch: Batch, objectives: Sequence[str]) -> Scores:
+    """The FM logits of a training batch (the shared representation of ``gram="shared"``)."""
+    rows = params["embedding"][lookup_ids(batch, objectives)]
+    return scores_from_rows(params, rows, batch, needs_catalogue(objectives))
+
+
+def losses_of_scores(scores: Scores, batch: Batch, objectives: Sequence[str]) -> jax.Array:
+    """The K training losses f32[K] from a batch's :class:`Scores`."""
     return jnp.stack([LOSSES[name](scores, batch) for name in objectives])
 
 
 def objective_losses(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
     """The K training losses f32[K] of FM parameters on a batch of lists."""
-    rows = params["embedding"][lookup_ids(batch, objectives)]
-    return row_objective_losses(params, rows, batch, objectives)
+    return losses_of_scores(batch_scores(params, batch, objectives), batch, objectives)
 
 
 def evaluate(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
@@ -287,10 +312,13 @@ def make_train_fn(
 
     Results (leading axes [M, R]): ``objectives`` f32[.., K] test metrics, ``weights`` f32[.., K]
     the objective weights averaged over the second half of training, ``losses`` f32[.., K] the
-    final training losses.
+    final training losses. In pareto mode ``config.gram`` picks the exact (row-sparse parameter)
+    Gram or the shared-logits Gram (MGDA-UB); see :class:`TrainConfig`.
     """
     if mode not in ("pareto", "fixed"):
         raise ConfigError("mode", f"expected 'pareto' or 'fixed', got {mode!r}")
+    if config.gram not in GRAMS:
+        raise ConfigError("gram", f"expected one of {', '.join(GRAMS)}, got {config.gram!r}")
     objectives = tuple(objectives)
     if needs_catalogue(objectives) and data.catalogue is None:
         raise ConfigError(
@@ -319,14 +347,19 @@ def make_train_fn(
                 for name, value in train.items()
             }
             if mode == "pareto":
-                losses, grads = value_and_row_objective_grads(
-                    row_objective_losses,
-                    params,
-                    "embedding",
-                    lookup_ids(batch, objectives),
-                    batch,
-                    objectives,
-                )
+                if config.gram == "shared":
+                    losses, grads = value_and_shared_grads(
+                        losses_of_scores, batch_scores, params, batch, objectives
+                    )
+                else:
+                    losses, grads = value_and_row_objective_grads(
+                        row_objective_losses,
+                        params,
+                        "embedding",
+                        lookup_ids(batch, objectives),
+                        batch,
+                        objectives,
+                    )
                 updates, opt_state = tx.update(grads, opt_state, params)
                 weights = opt_state[0].weights
             else:
