@@ -23,7 +23,12 @@ def main() -> None:
     print(f"{'FM training step':<42}{'ms/step':>10}{'vs plain':>10}")
     overhead = step["overhead_vs_plain"]
     print(f"{'plain_step':<42}{1e3 * step['plain_step']['per_step_s']:>10.3f}{'':>10}")
-    for name in ("pareto_dense_step", "rows_fixed_weights_step", "pareto_rows_step"):
+    for name in (
+        "pareto_dense_step",
+        "rows_fixed_weights_step",
+        "pareto_rows_step",
+        "pareto_shared_step",
+    ):
         per_step = 1e3 * step[name]["per_step_s"]
         print(f"{name:<42}{per_step:>10.3f}{overhead[name]:>+10.1%}")
     for name in ("dense", "rows"):

@@ -25,6 +25,7 @@ from jaxrec.pareto.transform import (
     pareto_weights,
     value_and_objective_grads,
     value_and_row_objective_grads,
+    value_and_shared_grads,
 )
 
 
@@ -43,16 +44,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="interleaved timing rounds (best)")
 
 
-def _losses(params: dict, batch: dict) -> jax.Array:
-    """K BCE losses of one FM score on K label columns; f32[K]."""
-    logits = fm_logits(params, batch["ids"])
+def _scores(params: dict, batch: dict) -> jax.Array:
+    """FM logits f32[B] of the batch (the shared representation of ``pareto_shared_step``)."""
+    return fm_logits(params, batch["ids"])
+
+
+def _losses_of_scores(logits: jax.Array, batch: dict) -> jax.Array:
+    """K BCE losses of one FM score f32[B] on K label columns; f32[K]."""
     return jnp.mean(bce_with_logits(logits[None, :], batch["labels"]), axis=-1)
+
+
+def _losses(params: dict, batch: dict) -> jax.Array:
+    return _losses_of_scores(_scores(params, batch), batch)
 
 
 def _row_losses(others: dict, rows: jax.Array, batch: dict) -> jax.Array:
     """:func:`_losses` from already looked-up embedding rows f32[B, F, d]; f32[K]."""
     logits = fm_logits_from_embeddings(rows, others["linear"], others["bias"])
-    return jnp.mean(bce_with_logits(logits[None, :], batch["labels"]), axis=-1)
+    return _losses_of_scores(logits, batch)
 
 
 def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
@@ -65,6 +74,9 @@ def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
       weights (no Gram, no solve).
     - ``pareto_rows_step``: the K-way pullback stops at the looked-up rows
       (:func:`value_and_row_objective_grads`); Gram and combine touch only those rows.
+    - ``pareto_shared_step``: MGDA-UB (Sener & Koltun 2018), the Gram of the K gradients with
+      respect to the logits and one backward pass of the combined cotangent
+      (:func:`value_and_shared_grads`).
     """
     k = args.objectives
     params = init_fm_params(jax.random.key(0), args.features, args.dim, args.fields)
@@ -109,11 +121,16 @@ def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
     def pareto_rows(params, state, batch, tx):
         return tx.update(row_grads_of(params, batch), state, params)
 
+    def pareto_shared(params, state, batch, tx):
+        _, grads = value_and_shared_grads(_losses_of_scores, _scores, params, batch)
+        return tx.update(grads, state, params)
+
     steps = {
         "plain_step": scan_steps(plain, adam),
         "pareto_dense_step": scan_steps(pareto_dense, pareto_chain),
         "rows_fixed_weights_step": scan_steps(rows_fixed, adam),
         "pareto_rows_step": scan_steps(pareto_rows, pareto_chain),
+        "pareto_shared_step": scan_steps(pareto_shared, pareto_chain),
     }
     # The solve + combine alone, on one step's per-objective gradients (dense and row form).
     first_batch = jax.tree.map(lambda x: x[0], batches)
@@ -152,6 +169,7 @@ def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
             "pareto_dense_step": best["pareto_dense_step"] / plain_s - 1.0,
             "rows_fixed_weights_step": best["rows_fixed_weights_step"] / plain_s - 1.0,
             "pareto_rows_step": best["pareto_rows_step"] / plain_s - 1.0,
+            "pareto_shared_step": best["pareto_shared_step"] / plain_s - 1.0,
             "gram_and_solve_in_rows_step": (
                 best["pareto_rows_step"] - best["rows_fixed_weights_step"]
             )
