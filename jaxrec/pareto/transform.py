@@ -136,13 +136,18 @@ def _row_gram(grads: RowGrads) -> jax.Array:
     summed = jax.vmap(
         lambda values: jax.ops.segment_sum(values, first[grads.ids], num_segments=lookups)
     )(grads.values.astype(jnp.float32))
-    return _flat_gram(summed.reshape(summed.shape[0], -1))
+    return _leaf_gram(summed)
 
 
-def _flat_gram(flat: jax.Array) -> jax.Array:
-    """``flat @ flat.T`` in full float32 precision; flat f32[K, n]. (A plain 2-D dot: XLA's CPU
-    backend runs a 3-operand einsum of the same product several times slower.)"""
-    return jnp.dot(flat, flat.T, precision=jax.lax.Precision.HIGHEST)
+def _leaf_gram(leaf: jax.Array) -> jax.Array:
+    """Gram f32[K, K] of one leaf f32[K, ...] over all its trailing axes, in float32.
+
+    Written as an elementwise product reduced over the trailing axes, which XLA fuses into one
+    pass without materialising [K, K, ...]; on XLA:CPU this is ~2.7x faster than the equivalent
+    ``[K, n] @ [n, K]`` dot (and than the einsum) for n = 1.6M, and ~15% faster inside the row Gram.
+    """
+    leaf = leaf.astype(jnp.float32)
+    return jnp.sum(leaf[:, None] * leaf[None, :], axis=tuple(range(2, leaf.ndim + 1)))
 
 
 def gram_matrix(objective_grads: Any) -> jax.Array:
@@ -158,11 +163,9 @@ def gram_matrix(objective_grads: Any) -> jax.Array:
             total = total + _row_gram(leaf)
         elif isinstance(leaf, SharedGrads):
             for cotangent in jax.tree.leaves(leaf.cotangents):
-                flat = cotangent.reshape(cotangent.shape[0], -1).astype(jnp.float32)
-                total = total + _flat_gram(flat)
+                total = total + _leaf_gram(cotangent)
         else:
-            flat = leaf.reshape(leaf.shape[0], -1).astype(jnp.float32)
-            total = total + jnp.einsum("ip,jp->ij", flat, flat, precision=jax.lax.Precision.HIGHEST)
+            total = total + _leaf_gram(leaf)
     return total
 
 
