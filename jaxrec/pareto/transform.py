@@ -121,6 +121,11 @@ def _is_special(node: Any) -> bool:
     return isinstance(node, (RowGrads, SharedGrads))
 
 
+def _dense_is_cheaper(grads: RowGrads) -> bool:
+    """Whether the dense [K, num_rows, d] form is no larger than the P looked-up rows (static)."""
+    return grads.num_rows <= grads.ids.shape[0]
+
+
 def _row_gram(grads: RowGrads) -> jax.Array:
     """Exact Gram f32[K, K] of a :class:`RowGrads` leaf, touching only the looked-up rows.
 
@@ -128,9 +133,12 @@ def _row_gram(grads: RowGrads) -> jax.Array:
     first lookup of its row (a scatter-min of positions into an int table: no sort), the values are
     segment-summed onto those representatives, and the Gram is taken over the P segments (the
     non-representative segments are zero). Cost O(K P d + num_rows) integer work instead of the
-    dense O(K num_rows d).
+    dense O(K num_rows d). A table with no more rows than lookups (``num_rows <= P``) takes the
+    dense form instead: one scatter-add, which :func:`combine_gradients` shares.
     """
     lookups = grads.ids.shape[0]
+    if _dense_is_cheaper(grads):
+        return _leaf_gram(grads.dense())
     positions = jnp.arange(lookups, dtype=jnp.int32)
     first = jnp.full((grads.num_rows,), lookups, jnp.int32).at[grads.ids].min(positions)
     summed = jax.vmap(
@@ -184,6 +192,9 @@ def combine_gradients(objective_grads: Any, weights: jax.Array) -> Any:
                 lambda c: jnp.tensordot(weights.astype(c.dtype), c, axes=1), leaf.cotangents
             )
             return leaf.pullback(cotangent)
+        if _is_row_grads(leaf) and _dense_is_cheaper(leaf):
+            # The same scatter as in the Gram: XLA computes it once for both.
+            return jnp.tensordot(weights.astype(leaf.values.dtype), leaf.dense(), axes=1)
         if _is_row_grads(leaf):
             rows = jnp.tensordot(weights.astype(leaf.values.dtype), leaf.values, axes=1)
             zeros = jnp.zeros((leaf.num_rows, rows.shape[-1]), rows.dtype)

@@ -144,10 +144,11 @@ def fm_two_losses_from_rows(others: dict, rows: jax.Array, labels: jax.Array) ->
     return bce_with_logits(logits[None, :], labels).mean(axis=-1)
 
 
-@pytest.fixture(scope="module")
-def fm_problem():
-    """A 12-row table looked up 40 x 3 times: nearly every row is looked up several times."""
-    params = init_fm_params(jax.random.key(0), 12, 4, 3)
+@pytest.fixture(scope="module", params=[12, 200], ids=["dense-form", "segment-sum"])
+def fm_problem(request):
+    """Ids in 0..11 looked up 40 x 3 times (nearly every one several times), in a 12-row table
+    (the row Gram takes the dense form) and in a 200-row one (it segment-sums the lookups)."""
+    params = init_fm_params(jax.random.key(0), request.param, 4, 3)
     params = jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape), params)
     ids = jax.random.randint(jax.random.key(2), (40, 3), 0, 12)
     labels = (jax.random.uniform(jax.random.key(3), (2, 40)) < 0.4).astype(jnp.float32)
@@ -171,7 +172,7 @@ def test_row_grads_equal_the_dense_gradients_gram_and_combine(fm_problem) -> Non
     )
     # Independent dense reference in float64 NumPy: per-objective table gradients by np.add.at.
     values = np.asarray(row_grads["embedding"].values, np.float64)
-    dense = np.zeros((2, 12, 4))
+    dense = np.zeros((2, params["embedding"].shape[0], 4))
     for k in range(2):
         np.add.at(dense[k], np.asarray(ids).ravel(), values[k])
     flat = np.concatenate(
