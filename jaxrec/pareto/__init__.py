@@ -10,15 +10,18 @@
   :func:`solve_active_set` (exact, small K), :func:`solve_projected_gradient` (any K),
   :func:`solve_two_step` (the paper's method, stable form).
 - Frontier tools: :func:`non_dominated`, :func:`hypervolume`, :func:`least_misery`,
-  :func:`adaptive_bound_grid`, :func:`gap_bound_grid`, :func:`fixed_weight_grid`.
+  :func:`adaptive_bound_grid`, :func:`fit_weight_path`, :func:`hypervolume_gain_weights`,
+  :func:`bounds_for_weights`, :func:`fixed_weight_grid`.
 """
 
 from jaxrec.pareto.frontier import (
     adaptive_bound_grid,
+    bounds_for_weights,
+    fit_weight_path,
     fixed_weight_grid,
-    gap_bound_grid,
     hypervolume,
     hypervolume_2d,
+    hypervolume_gain_weights,
     least_misery,
     non_dominated,
 )
@@ -53,12 +56,14 @@ __all__ = [
     "RowGrads",
     "SharedGrads",
     "adaptive_bound_grid",
+    "bounds_for_weights",
     "combine_gradients",
+    "fit_weight_path",
     "fixed_weight_grid",
-    "gap_bound_grid",
     "gram_matrix",
     "hypervolume",
     "hypervolume_2d",
+    "hypervolume_gain_weights",
     "least_misery",
     "non_dominated",
     "normalize_gram",

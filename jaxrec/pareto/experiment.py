@@ -6,10 +6,14 @@ Protocol (what ``jaxrec pareto`` runs), every training program a ``vmap`` over s
    picks over the second half of training: the unconstrained weights ``w0``.
 2. Round 1: train ``first_round`` bounded rows of :func:`jaxrec.pareto.adaptive_bound_grid`
    ``(w0, first_round + 1)``; its unconstrained row 0 is the probe.
-3. Round 2 (K = 2): train the remaining ``num_settings - first_round`` settings of
-   :func:`jaxrec.pareto.gap_bound_grid`, which bisect the largest gaps of the round-1 frontier.
-   With ``first_round = num_settings / 2`` both rounds have one shape and share one compiled
-   program.
+3. Adaptive rounds (K = 2): the remaining ``num_settings - first_round`` settings, split over
+   ``adaptive_rounds`` rounds. Before each, a smooth model of the frontier along the weight path is
+   fitted to the points so far (:func:`jaxrec.pareto.fit_weight_path`), and the weights whose
+   predicted points add the most hypervolume are picked
+   (:func:`jaxrec.pareto.hypervolume_gain_weights`) and trained through the bounds that bind at
+   them (:func:`jaxrec.pareto.bounds_for_weights`). Runs go to the gaps of the frontier and around
+   an objective's interior peak, not to weights whose points are dominated. Rounds of equal size
+   share one compiled program.
 4. Baseline: train ``num_settings + 1`` fixed scalarisation weights (evenly spaced) x the same seeds,
    so both methods spend the same number of training runs.
 5. Each setting's point is its mean over seeds. Keep the non-dominated points of each method,
@@ -40,9 +44,10 @@ from jaxrec.pareto.ecommerce import (
 )
 from jaxrec.pareto.frontier import (
     adaptive_bound_grid,
+    bounds_for_weights,
     fixed_weight_grid,
-    gap_bound_grid,
     hypervolume,
+    hypervolume_gain_weights,
     least_misery,
     non_dominated,
 )
@@ -84,6 +89,13 @@ def _mean_and_stderr(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "stderr": float(stderr)}
 
 
+def _round_sizes(total: int, rounds: int) -> list[int]:
+    """``total`` settings split into at most ``rounds`` rounds, largest first: 8, 3 -> 3, 3, 2."""
+    rounds = max(1, min(rounds, total))
+    base, extra = divmod(total, rounds)
+    return [base + (i < extra) for i in range(rounds) if base + (i < extra)]
+
+
 def trace_frontier(
     data: EcommerceData,
     objectives: Sequence[str] = ("ctr", "gmv"),
@@ -92,11 +104,13 @@ def trace_frontier(
     config: TrainConfig | None = None,
     upper: float = 0.99,
     first_round: int | None = None,
+    adaptive_rounds: int = 2,
 ) -> FrontierResult:
     """Run the protocol of the module docstring; see :class:`FrontierResult`.
 
     ``first_round`` (default ``ceil(num_settings / 2)`` for K = 2, all of them otherwise) bounded
-    settings go to the adaptive grid, the rest to the gaps of its frontier.
+    settings go to the adaptive grid, the rest to ``adaptive_rounds`` rounds picked by predicted
+    hypervolume gain.
     """
     objectives = tuple(objectives)
     config = config or TrainConfig()
@@ -109,6 +123,8 @@ def trace_frontier(
             f"must lie in [{k}, {num_settings}] (and equal num_settings unless K = 2), "
             f"got {first_round}",
         )
+    if adaptive_rounds < 1:
+        raise ConfigError("adaptive_rounds", f"must be >= 1, got {adaptive_rounds}")
     train = log_arrays(data.train, data.catalogue)
     test = log_arrays(data.test, data.catalogue)
     seed_array = jnp.asarray(seeds, jnp.int32)
@@ -123,11 +139,18 @@ def trace_frontier(
     # Row 0 of the grid is the unconstrained setting: the probe already trained it.
     bounds = adaptive_bound_grid(unconstrained, first_round + 1, upper)
     rounds = [probe, train_pareto(bounds[1:])]
-    if first_round < num_settings:
-        traced = np.concatenate([r["objectives"] for r in rounds]).mean(axis=1)
-        gaps = gap_bound_grid(bounds, traced, num_settings - first_round)
-        rounds.append(train_pareto(gaps))
-        bounds = np.concatenate([bounds, gaps])
+    reference = reference_point(data, objectives)
+    for size in _round_sizes(num_settings - first_round, adaptive_rounds):
+        trained = {name: np.concatenate([r[name] for r in rounds]) for name in probe}
+        targets = hypervolume_gain_weights(
+            trained["weights"].mean(axis=1)[:, 0],
+            trained["objectives"].mean(axis=1),
+            reference,
+            size,
+        )
+        picked = bounds_for_weights(targets, unconstrained, upper)
+        rounds.append(train_pareto(picked))
+        bounds = np.concatenate([bounds, picked])
     pareto = {name: np.concatenate([r[name] for r in rounds]) for name in probe}
     fixed_weights = fixed_weight_grid(num_settings + 1, k)
     fixed_run = make_train_fn(data, objectives, config, "fixed")
@@ -143,7 +166,6 @@ def trace_frontier(
         ],
         ignore_index=True,
     )
-    reference = reference_point(data, objectives)
     is_pe = (table["method"] == "pe-ltr").to_numpy()
     points = table[list(objectives)].to_numpy(np.float64)
     fair = int(
@@ -176,7 +198,8 @@ def trace_frontier(
             "fixed": len(fixed_weights) * len(seeds),
             "seeds": list(seeds),
             "first_round_settings": first_round,
-            "gap_settings": num_settings - first_round,
+            "adaptive_settings": num_settings - first_round,
+            "adaptive_rounds": len(_round_sizes(num_settings - first_round, adaptive_rounds)),
         },
         "train": {
             "steps": config.steps,

@@ -6,7 +6,7 @@ loss before passing it).
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -143,46 +143,101 @@ def adaptive_bound_grid(
     return np.asarray(rows, np.float32)
 
 
-def gap_bound_grid(bounds: np.ndarray, points: np.ndarray, count: int) -> np.ndarray:
-    """Bound settings f32[count, 2] that bisect the gaps of a traced 2-D frontier with the most
-    hypervolume left to gain.
+def fit_weight_path(
+    weights: np.ndarray, points: np.ndarray, degree: int = 3
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A smooth model of a 2-objective frontier along the weight path, from noisy trained points.
 
-    The trained settings lie on a path of bounds (the second objective's ray, ``c = 0``, the first
-    objective's ray), ordered by ``c_0 - c_1``. Each pair of neighbours on that path with at least
-    one non-dominated point is a gap; two points ``a, b`` leave the box ``|a_0 - b_0| x
-    |a_1 - b_1|`` between them, the most hypervolume a point in between can add when both are on
-    the frontier. The gap with the largest box gets a setting halfway between its two bounds; a
-    point halfway along it leaves two boxes of a quarter of the area, so the gap then counts as
-    two such gaps. ``count`` settings thus go where the hypervolume is most likely to grow.
-    Bounds stay on segments between valid settings, hence valid (``sum c < 1``).
+    Each objective is fitted by least squares as a polynomial of the first objective's weight
+    ``w_0`` (degree ``min(degree, distinct weights - 1)``). A polynomial through noisy points can
+    place a maximum between them, where the points alone cannot (e.g. a metric that peaks at an
+    interior weight): that is what lets :func:`hypervolume_gain_weights` look there.
 
     Args:
-      bounds: f32[N, 2] the bound settings that were trained (N >= 2).
-      points: f64[N, 2] their objective values (larger is better).
-      count: settings to return.
+      weights: f64[N], the weight ``w_0`` each point was trained at (the realised mean weight).
+      points: f64[N, 2], their objective values.
+
+    Returns:
+      ``model(w)``: f64[..., 2] predicted objectives at weights f64[...].
     """
-    bounds = np.asarray(bounds, np.float64)
+    weights = np.asarray(weights, np.float64)
     points = np.asarray(points, np.float64)
-    if points.ndim != 2 or points.shape[1] != 2 or bounds.shape != points.shape or len(points) < 2:
+    if weights.ndim != 1 or points.shape != (weights.shape[0], 2):
         raise ConfigError(
-            "points",
-            f"expected >= 2 points [N, 2] matching bounds, got {points.shape}, {bounds.shape}",
+            "points", f"expected weights [N] and points [N, 2], got {weights.shape}, {points.shape}"
         )
-    on_front = np.asarray(non_dominated(points))
-    path = np.argsort(bounds[:, 0] - bounds[:, 1], kind="stable")
-    # gaps as (hypervolume to gain, bound setting at one end, bound setting at the other)
-    gaps = [
-        (float(np.prod(np.abs(points[a] - points[b]))), bounds[a], bounds[b])
-        for a, b in itertools.pairwise(path)
-        if on_front[a] or on_front[b]
+    distinct = len(np.unique(np.round(weights, 6)))
+    if distinct < 2:
+        raise ConfigError("weights", "a frontier model needs points at two or more weights")
+    fits = [
+        np.polynomial.Polynomial.fit(weights, points[:, k], min(degree, distinct - 1))
+        for k in range(2)
     ]
-    rows = []
+    return lambda w: np.stack([fit(np.asarray(w, np.float64)) for fit in fits], axis=-1)
+
+
+def hypervolume_gain_weights(
+    weights: np.ndarray,
+    points: np.ndarray,
+    reference: np.ndarray,
+    count: int,
+    degree: int = 3,
+    resolution: int = 401,
+) -> np.ndarray:
+    """The ``count`` weights ``w_0`` in [0, 1] whose runs should add the most hypervolume.
+
+    A greedy batch acquisition on the model of :func:`fit_weight_path`: each pick is the
+    candidate weight (``resolution`` evenly spaced in [0, 1]) whose predicted point adds the most
+    hypervolume to the predicted front of the weights trained or picked so far. Judging candidates
+    against the model's front, not the noisy trained points, keeps one lucky run from hiding a gap.
+    A candidate next to a trained weight adds almost nothing, so picks spread into the gaps, the
+    widest and most curved first; none lands where the model's points are dominated (e.g. past a
+    peak). When the model predicts no gain anywhere, the pick is the candidate farthest from every
+    weight so far.
+
+    Args:
+      weights: f64[N], the weights ``w_0`` trained so far (realised mean weights).
+      points: f64[N, 2], their objective values (larger is better).
+      reference: f64[2], the hypervolume reference point.
+      count: weights to return.
+
+    Returns:
+      f64[count] weights ``w_0``, in the order picked.
+    """
+    model = fit_weight_path(weights, points, degree)
+    reference = np.asarray(reference, np.float64)
+    candidates = np.linspace(0.0, 1.0, resolution)
+    predicted = model(candidates)
+    chosen = list(np.asarray(weights, np.float64))
+    picks = []
     for _ in range(count):
-        gain, low, high = gaps.pop(max(range(len(gaps)), key=lambda i: gaps[i][0]))
-        middle = 0.5 * (low + high)
-        rows.append(middle)
-        gaps += [(gain / 4, low, middle), (gain / 4, middle, high)]
-    return np.asarray(rows, np.float32)
+        front = model(np.asarray(chosen))
+        base = hypervolume(front, reference)
+        gains = np.array([hypervolume(np.vstack([front, p]), reference) - base for p in predicted])
+        if gains.max() > 0.0:
+            pick = candidates[int(np.argmax(gains))]
+        else:
+            distance = np.abs(candidates[:, None] - np.asarray(chosen)[None, :]).min(axis=1)
+            pick = candidates[int(np.argmax(distance))]
+        picks.append(pick)
+        chosen.append(pick)
+    return np.asarray(picks)
+
+
+def bounds_for_weights(
+    target_weights: np.ndarray, unconstrained_weights: np.ndarray, upper: float = 0.99
+) -> np.ndarray:
+    """Bound settings f32[N, 2] that make PE-LTR train at the weights ``w_0 = target_weights``.
+
+    With K = 2 a binding bound fixes the weights: ``c = (t, 0)`` gives ``w = (t, 1 - t)`` when
+    ``t`` exceeds the unconstrained ``w0_0``, and ``c = (0, 1 - t)`` gives it when ``t`` is below.
+    Targets are clipped so that no bound exceeds ``upper``.
+    """
+    targets = np.clip(np.asarray(target_weights, np.float64), 1.0 - upper, upper)
+    w0 = float(np.asarray(unconstrained_weights, np.float64)[0])
+    first = np.where(targets >= w0, targets, 0.0)
+    second = np.where(targets >= w0, 0.0, 1.0 - targets)
+    return np.stack([first, second], axis=1).astype(np.float32)
 
 
 def fixed_weight_grid(num_settings: int, num_objectives: int = 2) -> np.ndarray:

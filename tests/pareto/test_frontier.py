@@ -1,11 +1,12 @@
 """Frontier tools against brute-force references: non-dominated filter, hypervolume, fair point,
-bound grids."""
+bound grids and the frontier model that picks new weights."""
 
 from __future__ import annotations
 
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,12 +16,15 @@ from hypothesis.extra.numpy import arrays
 from jaxrec.errors import ConfigError
 from jaxrec.pareto import (
     adaptive_bound_grid,
+    bounds_for_weights,
+    fit_weight_path,
     fixed_weight_grid,
-    gap_bound_grid,
     hypervolume,
     hypervolume_2d,
+    hypervolume_gain_weights,
     least_misery,
     non_dominated,
+    solve_two_objectives,
 )
 
 non_dominated_jit = jax.jit(non_dominated)
@@ -133,31 +137,80 @@ def test_fixed_weight_grid_lies_on_the_simplex() -> None:
         assert np.all(grid >= 0)
 
 
-def test_gap_bound_grid_bisects_the_gaps_with_most_hypervolume_to_gain() -> None:
-    # Settings on the path c_0 - c_1: A (-0.9), B (-0.5), D (0), C (0.9); D is dominated by B.
-    # Boxes between path neighbours: A-B 0.1 x 0.1, B-D 0.05 x 0.4, D-C 0.95 x 0.5.
-    points = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.05, 0.5]])
-    bounds = np.array([[0.0, 0.9], [0.0, 0.5], [0.9, 0.0], [0.0, 0.0]])
-    rows = gap_bound_grid(bounds, points, 3)
-    d, c = bounds[3], bounds[2]
-    # D-C is split first, then both of its halves (0.475 / 4 each) before B-D and A-B
-    np.testing.assert_allclose(rows[0], (d + c) / 2, rtol=1e-6)
-    expected_next = [(d + (d + c) / 2) / 2, ((d + c) / 2 + c) / 2]
-    np.testing.assert_allclose(sorted(map(tuple, rows[1:])), sorted(map(tuple, expected_next)))
-    assert np.all(rows.sum(axis=1) < 1.0)
-    # one frontier point: its path neighbours' gaps are still split, not the point repeated
-    lonely = gap_bound_grid(bounds, np.array([[0, 0], [0, 0], [1.0, 1.0], [0.5, 0.2]]), 2)
-    assert len(np.unique(lonely, axis=0)) == 2
+def test_fit_weight_path_recovers_a_polynomial_front() -> None:
+    weights = np.linspace(0.0, 1.0, 7)
+    truth = np.stack([1.0 - weights**3, weights - 0.5 * weights**2], axis=1)
+    model = fit_weight_path(weights, truth)
+    grid = np.linspace(0.0, 1.0, 11)
+    np.testing.assert_allclose(
+        model(grid), np.stack([1.0 - grid**3, grid - 0.5 * grid**2], 1), atol=1e-9
+    )
+    # two weights: a straight line through both points
+    line = fit_weight_path(np.array([0.0, 1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    np.testing.assert_allclose(line(np.array([0.25])), [[0.25, 0.75]], atol=1e-12)
+    with pytest.raises(ConfigError, match=r"^weights"):
+        fit_weight_path(np.array([0.3, 0.3]), np.ones((2, 2)))
+    with pytest.raises(ConfigError, match=r"^points"):
+        fit_weight_path(np.array([0.3, 0.4]), np.ones((3, 2)))
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(0, 10_000), st.integers(1, 6))
-def test_gap_bound_grid_stays_within_the_trained_bounds(seed: int, count: int) -> None:
+def test_hypervolume_gain_weights_picks_the_closed_form_best_point() -> None:
+    # Front (w, 1 - w^2) with only its two ends trained: a point at w adds w (1 - w^2) of
+    # hypervolume, largest at w = 1 / sqrt(3).
+    weights = np.array([0.0, 0.5, 1.0])
+    front = np.stack([weights, 1.0 - weights**2], axis=1)
+    ends = hypervolume_gain_weights(weights[[0, 2]], front[[0, 2]], np.zeros(2), 1)
+    # two points fix only a line; three fix the quadratic exactly
+    first = hypervolume_gain_weights(weights, front, np.zeros(2), 3, resolution=2001)
+    model_gain = [
+        hypervolume(np.vstack([front, [w, 1 - w**2]]), np.zeros(2))
+        - hypervolume(front, np.zeros(2))
+        for w in np.linspace(0.0, 1.0, 2001)
+    ]
+    assert first[0] == pytest.approx(np.linspace(0.0, 1.0, 2001)[int(np.argmax(model_gain))])
+    assert ends[0] == pytest.approx(0.5, abs=2e-3)  # the line's best point is its midpoint
+    # greedy picks spread out: distinct, none on a trained weight
+    assert len(np.unique(first)) == 3 and np.min(np.abs(first[:, None] - weights)) > 0.02
+
+
+def test_hypervolume_gain_weights_finds_an_interior_peak_and_skips_dominated_weights() -> None:
+    # (w, 1 - (w - 0.2)^2): objective 1 peaks at w = 0.2, between trained weights, and below
+    # w = 0.2 both objectives fall, so those weights give dominated points.
+    weights = np.array([0.0, 0.5, 1.0, 0.75])
+    front = np.stack([weights, 1.0 - (weights - 0.2) ** 2], axis=1)
+    picks = hypervolume_gain_weights(weights, front, np.zeros(2), 4)
+    assert np.all(picks >= 0.2 - 1e-9)  # never where the model's points are dominated
+    # the gap around the peak is filled first
+    assert 0.2 < picks[0] < 0.5
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_hypervolume_gain_weights_returns_weights_in_range(seed: int, count: int) -> None:
     rng = np.random.default_rng(seed)
-    bounds = rng.dirichlet(np.ones(3), 7)[:, :2] * 0.99
-    points = rng.random((7, 2))
-    rows = gap_bound_grid(bounds, points, count)
-    assert rows.shape == (count, 2)
-    assert np.all(rows >= -1e-7) and np.all(rows.sum(axis=1) < 1.0)
-    low, high = bounds.min(axis=0), bounds.max(axis=0)
-    assert np.all(rows >= low - 1e-6) and np.all(rows <= high + 1e-6)
+    weights = rng.random(6)
+    picks = hypervolume_gain_weights(weights, rng.random((6, 2)), np.zeros(2), count, resolution=51)
+    assert picks.shape == (count,)
+    assert np.all((picks >= 0.0) & (picks <= 1.0))
+
+
+@pytest.mark.parametrize("unconstrained", [0.1, 0.5, 0.93])
+def test_bounds_for_weights_make_the_solver_train_at_the_targets(unconstrained: float) -> None:
+    # Gradients whose unconstrained min-norm weights are (w0, 1 - w0): orthogonal with norms
+    # in the ratio that gives w0 = |g_1|^2 / (|g_0|^2 + |g_1|^2).
+    gram = np.diag([1.0 - unconstrained, unconstrained]).astype(np.float32)
+    np.testing.assert_allclose(
+        solve_two_objectives(jnp.asarray(gram), jnp.zeros(2)),
+        [unconstrained, 1 - unconstrained],
+        atol=1e-6,
+    )
+    targets = np.array([0.05, 0.3, 0.5, 0.7, 0.95, unconstrained])
+    bounds = bounds_for_weights(targets, np.array([unconstrained, 1 - unconstrained]))
+    assert np.all(bounds >= 0) and np.all(bounds.sum(axis=1) < 1) and np.all(bounds.min(1) == 0)
+    for target, bound in zip(targets, bounds, strict=True):
+        weights = solve_two_objectives(jnp.asarray(gram), jnp.asarray(bound))
+        np.testing.assert_allclose(weights, [target, 1 - target], atol=1e-6)
+    # targets beyond the largest bound are clipped to it
+    np.testing.assert_allclose(
+        bounds_for_weights(np.array([1.0, 0.0]), np.array([0.5, 0.5])), [[0.99, 0], [0, 0.99]]
+    )
