@@ -1,4 +1,5 @@
-"""PE-LTR overhead per FM training step and the time of a 16 x 3 frontier trained as one program.
+"""PE-LTR overhead per FM training step and the time of a 16 x 3 frontier trained as one program
+(fixed weights vs PE-LTR with the exact and with the shared-logits Gram).
 
 Usage: python benchmarks/bench_pareto.py [--json benchmarks/results/pareto.json] [jaxrec bench pareto flags]
 Prints a table and writes the JSON record of :mod:`jaxrec.bench.pareto`.
@@ -40,11 +41,15 @@ def main() -> None:
     if "frontier" in record:
         frontier = record["frontier"]
         print(
-            f"frontier {frontier['settings']} bounds x {frontier['seeds']} seeds x "
-            f"{frontier['steps']} steps, {frontier['programs']} program: compile "
-            f"{frontier['compile_s']:.1f} s, run {frontier['run_s']:.2f} s "
-            f"({frontier['run_steps_per_s']:.0f} run-steps/s)"
+            f"frontier {frontier['settings']} settings x {frontier['seeds']} seeds x "
+            f"{frontier['steps']} steps, one program each:"
         )
+        for name in ("fixed", "pareto_exact", "pareto_shared"):
+            timing = frontier[name]
+            print(
+                f"  {name:<16}compile {timing['compile_s']:5.1f} s  run {timing['run_s']:6.2f} s  "
+                f"x{timing['vs_fixed']:.2f} vs fixed"
+            )
     write_json(args.json, record)
     print(f"wrote {args.json}")
 
