@@ -95,8 +95,9 @@ class SharedGrads:
     cotangents, ``Q_ij = <c_i, c_j>``, so the weights solved from it minimise that upper bound
     rather than the parameter-space norm: an approximation of the PE-LTR weights. They are exact
     (the same weights as from the parameter Gram ``C J J^T C^T``) when ``J J^T = s I`` for some
-    ``s > 0`` (rows of ``J`` orthonormal up to one scale), and with ``J`` of full row rank the
-    solution is still Pareto stationary (their Theorem 1). :func:`combine_gradients` is exact for
+    ``s > 0`` (rows of ``J`` orthonormal up to one scale). Otherwise, with no active bound and ``J``
+    of full rank, the update is still zero only at a Pareto stationary point and a descent
+    direction for every objective elsewhere (their Theorem 1). :func:`combine_gradients` is exact for
     the weights it is given: ``pullback(sum_k w_k c_k) = sum_k w_k g_k``, one backward pass of the
     body, the cost of a plain scalarised step.
 
