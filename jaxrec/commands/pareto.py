@@ -35,8 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--first-round",
         type=int,
-        help="bound settings of the adaptive grid; the rest bisect its frontier's largest gaps "
-        "(default half, K = 2)",
+        help="bound settings of the adaptive grid; the rest go where a model of its frontier "
+        "predicts the most hypervolume gain (default half, K = 2)",
+    )
+    parser.add_argument(
+        "--adaptive-rounds",
+        type=int,
+        default=2,
+        help="rounds the settings after the first round are split over, each picked from the "
+        "frontier model refitted to every run so far (default 2)",
     )
     parser.add_argument("--steps", type=int, default=600, help="Adam steps per run")
     parser.add_argument("--batch-lists", type=int, default=64, help="lists per batch")
@@ -106,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.seeds)),
         config=config,
         first_round=args.first_round,
+        adaptive_rounds=args.adaptive_rounds,
     )
     out = Path(args.out)
     with atomic_path(out / "frontier.csv") as tmp:

@@ -147,6 +147,7 @@ def trace_frontier(
             trained["objectives"].mean(axis=1),
             reference,
             size,
+            span=(1.0 - upper, upper),
         )
         picked = bounds_for_weights(targets, unconstrained, upper)
         rounds.append(train_pareto(picked))
@@ -207,6 +208,7 @@ def trace_frontier(
             "dim": config.dim,
             "learning_rate": config.learning_rate,
             "solver": config.solver,
+            "gram": config.gram,
         },
     }
     return FrontierResult(table, summary)

@@ -183,11 +183,13 @@ def hypervolume_gain_weights(
     count: int,
     degree: int = 3,
     resolution: int = 401,
+    span: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
-    """The ``count`` weights ``w_0`` in [0, 1] whose runs should add the most hypervolume.
+    """The ``count`` weights ``w_0`` in ``span`` whose runs should add the most hypervolume.
 
     A greedy batch acquisition on the model of :func:`fit_weight_path`: each pick is the
-    candidate weight (``resolution`` evenly spaced in [0, 1]) whose predicted point adds the most
+    candidate weight (``resolution`` evenly spaced over ``span``, the weights a run can be held
+    at; the model is not trusted beyond them) whose predicted point adds the most
     hypervolume to the predicted front of the weights trained or picked so far. Judging candidates
     against the model's front, not the noisy trained points, keeps one lucky run from hiding a gap.
     A candidate next to a trained weight adds almost nothing, so picks spread into the gaps, the
@@ -204,9 +206,11 @@ def hypervolume_gain_weights(
     Returns:
       f64[count] weights ``w_0``, in the order picked.
     """
+    if not 0.0 <= span[0] < span[1] <= 1.0:
+        raise ConfigError("span", f"expected 0 <= low < high <= 1, got {span}")
     model = fit_weight_path(weights, points, degree)
     reference = np.asarray(reference, np.float64)
-    candidates = np.linspace(0.0, 1.0, resolution)
+    candidates = np.linspace(*span, resolution)
     predicted = model(candidates)
     chosen = list(np.asarray(weights, np.float64))
     picks = []

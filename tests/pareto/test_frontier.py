@@ -152,6 +152,8 @@ def test_fit_weight_path_recovers_a_polynomial_front() -> None:
         fit_weight_path(np.array([0.3, 0.3]), np.ones((2, 2)))
     with pytest.raises(ConfigError, match=r"^points"):
         fit_weight_path(np.array([0.3, 0.4]), np.ones((3, 2)))
+    with pytest.raises(ConfigError, match=r"^span"):
+        hypervolume_gain_weights(np.array([0.3, 0.4]), np.ones((2, 2)), np.zeros(2), 1, span=(1, 0))
 
 
 def test_hypervolume_gain_weights_picks_the_closed_form_best_point() -> None:
@@ -192,6 +194,10 @@ def test_hypervolume_gain_weights_returns_weights_in_range(seed: int, count: int
     picks = hypervolume_gain_weights(weights, rng.random((6, 2)), np.zeros(2), count, resolution=51)
     assert picks.shape == (count,)
     assert np.all((picks >= 0.0) & (picks <= 1.0))
+    inner = hypervolume_gain_weights(
+        weights, rng.random((6, 2)), np.zeros(2), count, resolution=51, span=(0.1, 0.9)
+    )
+    assert np.all((inner >= 0.1) & (inner <= 0.9))
 
 
 @pytest.mark.parametrize("unconstrained", [0.1, 0.5, 0.93])
