@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dim", type=int, default=8, help="FM embedding dimension")
     parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate")
     parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="constant, or cosine decay to 0 over --steps (default constant)",
+    )
+    parser.add_argument(
         "--solver",
         default="auto",
         help="auto, closed_form, active_set, projected_gradient, two_step",
@@ -104,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = synthetic_ecommerce(n_lists=args.lists, seed=args.data_seed)
     config = TrainConfig(
-        args.steps, args.batch_lists, args.dim, args.lr, args.solver, gram=args.gram
+        args.steps,
+        args.batch_lists,
+        args.dim,
+        args.lr,
+        args.solver,
+        gram=args.gram,
+        lr_schedule=args.lr_schedule,
     )
     result = trace_frontier(
         data,

@@ -203,6 +203,7 @@ def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 GRAMS = ("exact", "shared")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,18 @@ class TrainConfig:
     learning_rate: float = 0.05
     solver: str = "auto"
     gram: str = "exact"
+    lr_schedule: str = "constant"
+
+    def learning_rate_schedule(self) -> float | optax.Schedule:
+        """Adam's step size: constant, or cosine-decayed to 0 over ``steps`` (``lr_schedule``)."""
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                "lr_schedule",
+                f"expected one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}",
+            )
+        if self.lr_schedule == "cosine":
+            return optax.cosine_decay_schedule(self.learning_rate, self.steps)
+        return self.learning_rate
 
 
 def fm_catalogue_logits(
@@ -327,16 +340,17 @@ def make_train_fn(
             "(use --data simulator)",
         )
     n_features, n_fields = data.n_features, len(data.field_sizes)
+    learning_rate = config.learning_rate_schedule()
 
     def one_run(setting: jax.Array, seed: jax.Array, train: Batch, test: Batch) -> dict:
         init_key, batch_key = jax.random.split(jax.random.key(seed))
         params = init_fm_params(init_key, n_features, config.dim, n_fields)
         if mode == "pareto":
             tx = optax.chain(
-                pareto_weights(setting, solver=config.solver), optax.adam(config.learning_rate)
+                pareto_weights(setting, solver=config.solver), optax.adam(learning_rate)
             )
         else:
-            tx = optax.adam(config.learning_rate)
+            tx = optax.adam(learning_rate)
         n_lists = train["clicks"].shape[0]
 
         def step(carry, step_key):

@@ -209,6 +209,7 @@ def trace_frontier(
             "learning_rate": config.learning_rate,
             "solver": config.solver,
             "gram": config.gram,
+            "lr_schedule": config.lr_schedule,
         },
     }
     return FrontierResult(table, summary)

@@ -102,6 +102,19 @@ def test_shared_gram_runs_as_one_program_within_the_bounds() -> None:
         make_train_fn(data, ("ctr", "gmv"), TrainConfig(gram="params"), "pareto")
 
 
+def test_cosine_schedule_decays_adams_step_to_zero() -> None:
+    config = TrainConfig(steps=40, learning_rate=0.05, lr_schedule="cosine")
+    schedule = config.learning_rate_schedule()
+    steps = np.arange(41)
+    np.testing.assert_allclose(
+        [schedule(t) for t in steps], 0.025 * (1 + np.cos(np.pi * steps / 40)), atol=1e-7
+    )
+    assert TrainConfig(learning_rate=0.05).learning_rate_schedule() == 0.05
+    data = synthetic_ecommerce(n_lists=120, list_length=5, n_users=20, n_items=30, seed=1)
+    with pytest.raises(ConfigError, match=r"^lr_schedule: .*constant, cosine"):
+        make_train_fn(data, ("ctr", "gmv"), TrainConfig(lr_schedule="linear"), "fixed")
+
+
 @pytest.mark.slow
 def test_pareto_command_writes_frontier(tmp_path) -> None:
     out = tmp_path / "out"
