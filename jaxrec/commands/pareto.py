@@ -56,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="constant, or cosine decay to 0 over --steps (default constant)",
     )
     parser.add_argument(
+        "--weight-momentum",
+        type=float,
+        default=0.0,
+        help="train with the moving average (this decay, in [0, 1)) of the weights solved each "
+        "step instead of each step's own (default 0)",
+    )
+    parser.add_argument(
         "--solver",
         default="auto",
         help="auto, closed_form, active_set, projected_gradient, two_step",
@@ -117,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         args.solver,
         gram=args.gram,
         lr_schedule=args.lr_schedule,
+        weight_momentum=args.weight_momentum,
     )
     result = trace_frontier(
         data,

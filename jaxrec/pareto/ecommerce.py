@@ -215,6 +215,8 @@ class TrainConfig:
     ``"shared"``, the gradients of the K losses with respect to the batch's logits
     (:class:`Scores`), MGDA-UB (Sener & Koltun 2018): an upper-bound surrogate of the exact weights
     whose combined update is one ordinary backward pass (:class:`jaxrec.pareto.SharedGrads`).
+    ``lr_schedule`` is ``"constant"`` or ``"cosine"`` (Adam's step decays to 0 over ``steps``);
+    ``weight_momentum`` is passed to :func:`jaxrec.pareto.pareto_weights`.
     """
 
     steps: int = 600
@@ -224,6 +226,7 @@ class TrainConfig:
     solver: str = "auto"
     gram: str = "exact"
     lr_schedule: str = "constant"
+    weight_momentum: float = 0.0
 
     def learning_rate_schedule(self) -> float | optax.Schedule:
         """Adam's step size: constant, or cosine-decayed to 0 over ``steps`` (``lr_schedule``)."""
@@ -347,7 +350,10 @@ def make_train_fn(
         params = init_fm_params(init_key, n_features, config.dim, n_fields)
         if mode == "pareto":
             tx = optax.chain(
-                pareto_weights(setting, solver=config.solver), optax.adam(learning_rate)
+                pareto_weights(
+                    setting, solver=config.solver, weight_momentum=config.weight_momentum
+                ),
+                optax.adam(learning_rate),
             )
         else:
             tx = optax.adam(learning_rate)

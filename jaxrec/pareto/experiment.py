@@ -210,6 +210,7 @@ def trace_frontier(
             "solver": config.solver,
             "gram": config.gram,
             "lr_schedule": config.lr_schedule,
+            "weight_momentum": config.weight_momentum,
         },
     }
     return FrontierResult(table, summary)

@@ -51,10 +51,15 @@ class ParetoWeightsState(NamedTuple):
     Attributes:
       weights: f32[K], the weights of the last update (before the first update: ``c + s/K``).
       gram: f32[K, K], the Gram matrix of the last update's gradients (zeros before).
+      solved_average: f32[K], the exponential moving sum of the solved weights behind
+        ``weights`` when ``weight_momentum > 0`` (zeros otherwise), before bias correction.
+      count: i32[], updates so far.
     """
 
     weights: jax.Array
     gram: jax.Array
+    solved_average: jax.Array
+    count: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -279,6 +284,7 @@ def pareto_weights(
     bounds: jax.Array | list[float],
     solver: str = "auto",
     lagged: bool = False,
+    weight_momentum: float = 0.0,
 ) -> optax.GradientTransformation:
     """Combine per-objective gradients with Pareto-efficient weights (PE-LTR, Lin et al. 2019).
 
@@ -290,6 +296,13 @@ def pareto_weights(
       lagged: False (default) combines this step's gradients with the weights solved from them,
         which makes the update a common descent direction. True follows the paper's loop: combine
         with the previous step's weights, then solve the weights for the next batch.
+      weight_momentum: ``beta`` in [0, 1). With ``beta > 0`` the weights used are the
+        bias-corrected exponential moving average of the solved weights,
+        ``sum_s beta^(t-s) w*_s / sum_s beta^(t-s)``: a convex combination of feasible weights,
+        hence feasible. Weights solved from one minibatch's Gram are noisy and biased, and
+        averaging them over steps is what makes stochastic multi-gradient methods converge
+        (CR-MOGM, Zhou et al. 2022, "On the Convergence of Stochastic Multi-Objective Gradient
+        Manipulation and Beyond"). 0 (default) uses each step's solution as is.
 
     Returns:
       An ``optax.GradientTransformation``. ``update(grads, state, params=None)`` takes leaves of
@@ -303,13 +316,20 @@ def pareto_weights(
     bounds = jnp.asarray(bounds, jnp.float32)
     if bounds.ndim != 1:
         raise ConfigError("bounds", f"expected a 1-D array of bounds, got shape {bounds.shape}")
+    if not 0.0 <= weight_momentum < 1.0:
+        raise ConfigError("weight_momentum", f"must lie in [0, 1), got {weight_momentum}")
     num_objectives = bounds.shape[0]
     solve = get_solver(solver, num_objectives)
 
     def init(params: Any) -> ParetoWeightsState:
         del params
         start = bounds + (1.0 - bounds.sum()) / num_objectives
-        return ParetoWeightsState(start, jnp.zeros((num_objectives, num_objectives), jnp.float32))
+        return ParetoWeightsState(
+            start,
+            jnp.zeros((num_objectives, num_objectives), jnp.float32),
+            jnp.zeros((num_objectives,), jnp.float32),
+            jnp.zeros((), jnp.int32),
+        )
 
     def update(
         updates: Any, state: ParetoWeightsState, params: Any = None
@@ -329,8 +349,14 @@ def pareto_weights(
                     )
         gram = gram_matrix(updates)
         weights = solve(gram, bounds)
+        count = state.count + 1
+        solved_average = state.solved_average
+        if weight_momentum > 0.0:
+            solved_average = weight_momentum * solved_average + (1.0 - weight_momentum) * weights
+            weights = solved_average / (1.0 - weight_momentum ** count.astype(jnp.float32))
         combine_with = state.weights if lagged else weights
-        return combine_gradients(updates, combine_with), ParetoWeightsState(weights, gram)
+        new_state = ParetoWeightsState(weights, gram, solved_average, count)
+        return combine_gradients(updates, combine_with), new_state
 
     return optax.GradientTransformation(init, update)
 

@@ -107,6 +107,41 @@ def test_lagged_mode_uses_previous_weights(problem) -> None:
     )
 
 
+def test_weight_momentum_averages_the_solved_weights(problem) -> None:
+    """beta > 0: the weights are the bias-corrected EMA of each step's closed-form solution
+    (NumPy reference), stay feasible, and the update combines with them."""
+    params, _ = problem
+    bounds, beta = np.array([0.1, 0.2]), 0.8
+    tx = pareto_weights(bounds, weight_momentum=beta)
+    update = jax.jit(tx.update)
+    state = tx.init(params)
+    rng = np.random.default_rng(0)
+    solved = []
+    for step in range(1, 7):
+        grads = jax.tree.map(
+            lambda leaf: jnp.asarray(rng.normal(size=(2, *leaf.shape)), jnp.float32), params
+        )
+        flat = np.concatenate(
+            [np.asarray(g, np.float64).reshape(2, -1) for g in jax.tree.leaves(grads)], 1
+        )
+        q = flat @ flat.T
+        first = np.clip((q[1, 1] - q[0, 1]) / (q[0, 0] + q[1, 1] - 2 * q[0, 1]), 0.1, 0.8)
+        solved.append([first, 1.0 - first])
+        updates, state = update(grads, state, params)
+        decay = beta ** np.arange(step)[::-1]
+        expected = (decay[:, None] * np.asarray(solved)).sum(0) / decay.sum()
+        np.testing.assert_allclose(state.weights, expected, rtol=1e-5)
+        assert np.all(np.asarray(state.weights) >= bounds - 1e-6)
+        np.testing.assert_allclose(
+            updates["a"],
+            expected[0] * grads["a"][0] + expected[1] * grads["a"][1],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    with pytest.raises(ConfigError, match=r"^weight_momentum"):
+        pareto_weights(bounds, weight_momentum=1.0)
+
+
 def test_vmaps_over_traced_bounds(problem) -> None:
     params, targets = problem
     _, grads = value_and_objective_grads(two_quadratics, params, targets)
