@@ -59,3 +59,16 @@ def time_compiled(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, float
         block(fn())
         best = min(best, time.perf_counter() - start)
     return first, best
+
+
+def time_interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Best steady seconds of each (already compiled) zero-argument call.
+
+    Every round runs each call once in turn, ``repeats`` rounds, so that load from other processes
+    hits every variant alike and ratios between them stay fair on a shared machine.
+    """
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeats):
+        for name, call in calls.items():
+            best[name] = min(best[name], time_compiled(call, 1)[1])
+    return best

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec.bench import block, device_info, time_compiled
+from jaxrec.bench import block, device_info, time_compiled, time_interleaved
 from jaxrec.models.fm import (
     bce_with_logits,
     fm_logits,
@@ -156,11 +156,10 @@ def _step_timings(args: argparse.Namespace) -> dict[str, Any]:
         "solve_combine_rows": 1,
     }
     compile_s = {name: time_compiled(call, 0)[0] for name, call in calls.items()}
-    # Interleave the repeats so that load from other processes hits every variant alike.
-    best = dict.fromkeys(calls, float("inf"))
-    for _ in range(args.repeats):
-        for name, call in calls.items():
-            best[name] = min(best[name], time_compiled(call, 1)[1] / per_call[name])
+    best = {
+        name: seconds / per_call[name]
+        for name, seconds in time_interleaved(calls, args.repeats).items()
+    }
     plain_s = best["plain_step"]
     return {
         **{name: {"compile_s": compile_s[name], "per_step_s": best[name]} for name in steps},
@@ -212,10 +211,7 @@ def _frontier_timing(args: argparse.Namespace) -> dict[str, Any]:
         calls[name] = lambda compiled=compiled, settings=settings: compiled(
             settings, seeds, train, test
         )
-    run_s = dict.fromkeys(calls, float("inf"))
-    for _ in range(args.frontier_repeats):
-        for name, call in calls.items():
-            run_s[name] = min(run_s[name], time_compiled(call, 1)[1])
+    run_s = time_interleaved(calls, args.frontier_repeats)
     runs = args.frontier_settings * args.frontier_seeds
     return {
         "settings": args.frontier_settings,
