@@ -228,13 +228,16 @@ class TrainConfig:
     lr_schedule: str = "constant"
     weight_momentum: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name, value, choices in (
+            ("gram", self.gram, GRAMS),
+            ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+        ):
+            if value not in choices:
+                raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+
     def learning_rate_schedule(self) -> float | optax.Schedule:
         """Adam's step size: constant, or cosine-decayed to 0 over ``steps`` (``lr_schedule``)."""
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(
-                "lr_schedule",
-                f"expected one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}",
-            )
         if self.lr_schedule == "cosine":
             return optax.cosine_decay_schedule(self.learning_rate, self.steps)
         return self.learning_rate
@@ -333,8 +336,6 @@ def make_train_fn(
     """
     if mode not in ("pareto", "fixed"):
         raise ConfigError("mode", f"expected 'pareto' or 'fixed', got {mode!r}")
-    if config.gram not in GRAMS:
-        raise ConfigError("gram", f"expected one of {', '.join(GRAMS)}, got {config.gram!r}")
     objectives = tuple(objectives)
     if needs_catalogue(objectives) and data.catalogue is None:
         raise ConfigError(

@@ -89,6 +89,11 @@ def _mean_and_stderr(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "stderr": float(stderr)}
 
 
+def _concatenate_rounds(rounds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The results of training rounds as one, settings in the order they were trained."""
+    return {name: np.concatenate([r[name] for r in rounds]) for name in rounds[0]}
+
+
 def _round_sizes(total: int, rounds: int) -> list[int]:
     """``total`` settings split into at most ``rounds`` rounds, largest first: 8, 3 -> 3, 3, 2."""
     rounds = max(1, min(rounds, total))
@@ -140,8 +145,9 @@ def trace_frontier(
     bounds = adaptive_bound_grid(unconstrained, first_round + 1, upper)
     rounds = [probe, train_pareto(bounds[1:])]
     reference = reference_point(data, objectives)
-    for size in _round_sizes(num_settings - first_round, adaptive_rounds):
-        trained = {name: np.concatenate([r[name] for r in rounds]) for name in probe}
+    round_sizes = _round_sizes(num_settings - first_round, adaptive_rounds)
+    for size in round_sizes:
+        trained = _concatenate_rounds(rounds)
         targets = hypervolume_gain_weights(
             trained["weights"].mean(axis=1)[:, 0],
             trained["objectives"].mean(axis=1),
@@ -152,7 +158,7 @@ def trace_frontier(
         picked = bounds_for_weights(targets, unconstrained, upper)
         rounds.append(train_pareto(picked))
         bounds = np.concatenate([bounds, picked])
-    pareto = {name: np.concatenate([r[name] for r in rounds]) for name in probe}
+    pareto = _concatenate_rounds(rounds)
     fixed_weights = fixed_weight_grid(num_settings + 1, k)
     fixed_run = make_train_fn(data, objectives, config, "fixed")
     fixed = {
@@ -200,7 +206,7 @@ def trace_frontier(
             "seeds": list(seeds),
             "first_round_settings": first_round,
             "adaptive_settings": num_settings - first_round,
-            "adaptive_rounds": len(_round_sizes(num_settings - first_round, adaptive_rounds)),
+            "adaptive_rounds": len(round_sizes),
         },
         "train": {
             "steps": config.steps,
