@@ -27,10 +27,27 @@ from jaxrec.pareto import (
 )
 
 
+def quadratics_of_z(z: jax.Array, targets: jax.Array) -> jax.Array:
+    """L_k = ||z - t_k||^2 / 2 on the shared representation."""
+    return 0.5 * jnp.sum((z[None, :] - targets) ** 2, axis=-1)
+
+
+def concat_body(params: dict, targets: jax.Array) -> jax.Array:
+    """z = theta flattened: an identity body, so the shared weights are the exact weights."""
+    del targets
+    return jnp.concatenate([params["a"], params["b"].ravel()])
+
+
 def two_quadratics(params: dict, targets: jax.Array) -> jax.Array:
     """L_k = ||x - t_k||^2 / 2 for two targets: the Pareto set is the segment between them."""
-    x = jnp.concatenate([params["a"], params["b"].ravel()])
-    return 0.5 * jnp.sum((x[None, :] - targets) ** 2, axis=-1)
+    return quadratics_of_z(concat_body(params, targets), targets)
+
+
+def closed_form_weights(gram: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The exact K = 2 weights (REFERENCE section 3), float64."""
+    w1 = (gram[1, 1] - gram[0, 1]) / (gram[0, 0] + gram[1, 1] - 2 * gram[0, 1])
+    w1 = np.clip(w1, bounds[0], 1 - bounds[1])
+    return np.array([w1, 1 - w1])
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +141,7 @@ def test_weight_momentum_averages_the_solved_weights(problem) -> None:
         flat = np.concatenate(
             [np.asarray(g, np.float64).reshape(2, -1) for g in jax.tree.leaves(grads)], 1
         )
-        q = flat @ flat.T
-        first = np.clip((q[1, 1] - q[0, 1]) / (q[0, 0] + q[1, 1] - 2 * q[0, 1]), 0.1, 0.8)
-        solved.append([first, 1.0 - first])
+        solved.append(closed_form_weights(flat @ flat.T, bounds))
         updates, state = update(grads, state, params)
         decay = beta ** np.arange(step)[::-1]
         expected = (decay[:, None] * np.asarray(solved)).sum(0) / decay.sum()
@@ -275,11 +290,6 @@ def test_shared_grads_combine_equals_the_weighted_dense_gradients(fm_problem) ->
     np.testing.assert_allclose(jax.jit(gram_matrix)(shared), flat @ flat.T, rtol=1e-5)
 
 
-def quadratics_of_z(z: jax.Array, targets: jax.Array) -> jax.Array:
-    """L_k = ||z - t_k||^2 / 2 on the shared representation."""
-    return 0.5 * jnp.sum((z[None, :] - targets) ** 2, axis=-1)
-
-
 def linear_body(theta: jax.Array, matrix: jax.Array, targets: jax.Array) -> jax.Array:
     del targets
     return matrix @ theta
@@ -288,13 +298,6 @@ def linear_body(theta: jax.Array, matrix: jax.Array, targets: jax.Array) -> jax.
 def linear_head(z: jax.Array, matrix: jax.Array, targets: jax.Array) -> jax.Array:
     del matrix
     return quadratics_of_z(z, targets)
-
-
-def closed_form_weights(gram: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """The exact K = 2 weights (REFERENCE section 3), float64."""
-    w1 = (gram[1, 1] - gram[0, 1]) / (gram[0, 0] + gram[1, 1] - 2 * gram[0, 1])
-    w1 = np.clip(w1, bounds[0], 1 - bounds[1])
-    return np.array([w1, 1 - w1])
 
 
 def test_shared_gram_is_exact_for_scaled_orthonormal_rows_and_invariant_to_the_body() -> None:
@@ -336,12 +339,6 @@ def test_shared_gram_is_exact_for_scaled_orthonormal_rows_and_invariant_to_the_b
     _, swapped = value_and_shared_grads(permuted_scaled, linear_body, theta, matrix, targets)
     expected = np.outer(loss_scale, loss_scale) * shared_gram[::-1, ::-1]
     np.testing.assert_allclose(gram_matrix(swapped), expected, rtol=1e-5)
-
-
-def concat_body(params: dict, targets: jax.Array) -> jax.Array:
-    """z = theta flattened: an identity body, so the shared weights are the exact weights."""
-    del targets
-    return jnp.concatenate([params["a"], params["b"].ravel()])
 
 
 def test_shared_grads_vmap_over_traced_bounds(problem) -> None:
