@@ -1,0 +1,1 @@
+"""Low-level array kernels (slate selection) that every layer above may use."""
