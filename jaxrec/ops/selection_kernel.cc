@@ -165,7 +165,8 @@ __attribute__((target("avx2"))) int64_t ScanAvx2(const float* scores, const bool
   return j;
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+// Evaluated while the library loads, possibly before libgcc's own CPU probe: run it first.
+const bool kHaveAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
 #endif
 
 // Pass one: at least K distinct items (one per lane) reach the K-th largest lane maximum, so
