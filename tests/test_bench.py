@@ -1,7 +1,8 @@
-"""jaxrec.bench timing helpers: interleaved rounds and best-of timing."""
+"""jaxrec.bench: interleaved best-of timing, the public CPO configuration, record printing."""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import jax.numpy as jnp
@@ -27,3 +28,27 @@ def test_time_interleaved_runs_every_call_each_round_and_keeps_the_best() -> Non
     assert set(best) == {"slow", "fast"}
     assert 0.01 <= best["slow"] < 0.025  # the round that slept 0.01 s, not the 0.03 s ones
     assert 0.0 <= best["fast"] < best["slow"]
+
+
+def test_cpo_bench_public_configuration_does_the_public_codes_work() -> None:
+    from jaxrec.bench import cpo
+
+    parser = argparse.ArgumentParser()
+    cpo.add_arguments(parser)
+    configs = cpo.configurations(parser.parse_args(["--users", "50", "--horizon", "4"]))
+    public, default = configs["public FCPO"], configs["jaxrec"]
+    assert public.hidden == (256, 64) and public.fisher_stride == 1
+    assert public.critic_batch == 50 * 4  # every state of the iteration in each critic step
+    assert (default.hidden, default.fisher_stride) != (public.hidden, public.fisher_stride)
+    assert public.cg_iterations == default.cg_iterations and public.delta == default.delta
+
+
+def test_bench_prints_row_lists_as_aligned_tables(capsys) -> None:
+    from jaxrec.commands.bench import _print_record
+
+    _print_record({"benchmark": "x", "paths": [{"path": "a", "rate": 123456.7}, {"path": "bb"}]})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["benchmark", "x"]
+    header, first, second = lines[2:5]
+    assert header.split() == ["path", "rate"] and first.split() == ["a", "123,457"]
+    assert second.split() == ["bb"] and len(header) == len(first) == len(second)

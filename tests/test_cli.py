@@ -134,6 +134,14 @@ def test_bench_env_writes_json(tmp_path):
     for key in ("user_steps_per_s", "compile_s", "device", "users", "items", "slate"):
         assert key in record
     assert record["user_steps_per_s"] > 0 and record["speedup_vs_reference"] > 0
+    # Both selection paths, the default first, beside the yardstick; exact paths, same rollout.
+    from jaxrec.agents.selection import cpu_selection_path
+
+    paths = [row["path"] for row in record["paths"]]
+    assert paths == list(dict.fromkeys([cpu_selection_path(), "lax.top_k", "numpy reference"]))
+    assert record["selection_path"] == cpu_selection_path() and record["paths_agree"] is True
+    for row in record["paths"][:-1]:
+        assert row["user_steps_per_s"] >= row["median_user_steps_per_s"] > 0
 
 
 def test_closed_loop_prints_a_valid_example_policy(tmp_path, capsys):

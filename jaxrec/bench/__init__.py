@@ -61,14 +61,22 @@ def time_compiled(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, float
     return first, best
 
 
-def time_interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Best steady seconds of each (already compiled) zero-argument call.
+def time_interleaved_samples(
+    calls: dict[str, Callable[[], Any]], repeats: int
+) -> dict[str, list[float]]:
+    """Steady seconds of each (already compiled) zero-argument call, one sample per round.
 
-    Every round runs each call once in turn, ``repeats`` rounds, so that load from other processes
-    hits every variant alike and ratios between them stay fair on a shared machine.
+    Every round runs each call once in turn (a warm call, then a timed one), ``repeats`` rounds,
+    so that load from other processes hits every variant alike and ratios between them stay
+    fair on a shared machine.
     """
-    best = dict.fromkeys(calls, float("inf"))
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
-            best[name] = min(best[name], time_compiled(call, 1)[1])
-    return best
+            samples[name].append(time_compiled(call, 1)[1])
+    return samples
+
+
+def time_interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Best steady seconds of each call over interleaved rounds (:func:`time_interleaved_samples`)."""
+    return {name: min(times) for name, times in time_interleaved_samples(calls, repeats).items()}

@@ -1,4 +1,4 @@
-"""Seconds per clean and adversarial (AAFM) FM epoch on ML-100K-sized data, for 1 and S seeds batched."""
+"""Seconds per clean and adversarial FM epoch (AAFM or AdvFM adversary) on ML-100K-sized data, 1 and S seeds."""
 
 from __future__ import annotations
 
@@ -29,10 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 5], help="batch sizes in seeds")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--adversaries",
+        nargs="+",
+        choices=("advfm", "aafm"),
+        default=["aafm"],
+        help="adversaries to time, each named in its rows (the public code's is AAFM)",
+    )
 
 
-def _epoch_seconds(dataset, config: FMTrainConfig, n_seeds: int, adversarial: bool, repeats: int):
-    adversary = model_config("aafm")
+def _epoch_seconds(
+    dataset, config: FMTrainConfig, adversary_name: str, n_seeds: int, adversarial: bool, repeats: int
+):
+    adversary = model_config(adversary_name)
     keys = jax.random.split(jax.random.key(0), n_seeds)
     params = jax.vmap(lambda k: init_params(k, dataset, config, adversary))(keys)
     opt_state = jax.vmap(make_optimizer(config).init)(params)
@@ -67,19 +76,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dim": args.dim,
         "fields": len(ML100K_ITEM_FIELDS),
         "table_rows": dataset.n_features,
-        "model": "aafm",
+        "adversaries": list(args.adversaries),
         "by_seeds": [],
     }
     for n_seeds in args.seeds:
-        row: dict[str, Any] = {"seeds": n_seeds}
-        for kind, adversarial in (("clean", False), ("adversarial", True)):
-            first, best = _epoch_seconds(dataset, config, n_seeds, adversarial, args.repeats)
-            row[f"seconds_per_{kind}_epoch"] = best
-            row[f"{kind}_first_call_s"] = first
-            row[f"{kind}_samples_per_s"] = n_seeds * per_epoch / best
-        record["by_seeds"].append(row)
+        for adversary in args.adversaries:
+            record["by_seeds"].append(
+                _row(dataset, config, adversary, n_seeds, per_epoch, args.repeats)
+            )
     single = next((r for r in record["by_seeds"] if r["seeds"] == 1), record["by_seeds"][0])
+    record["adversary"] = single["adversary"]
     record["seconds_per_adversarial_epoch"] = single["seconds_per_adversarial_epoch"]
     record["seconds_per_clean_epoch"] = single["seconds_per_clean_epoch"]
     record["device"] = device_info()
     return record
+
+
+def _row(dataset, config, adversary: str, n_seeds: int, per_epoch: int, repeats: int) -> dict:
+    """One output row: the adversary it times, clean and adversarial epochs for ``n_seeds``."""
+    row: dict[str, Any] = {"seeds": n_seeds, "adversary": adversary}
+    for kind, adversarial in (("clean", False), ("adversarial", True)):
+        first, best = _epoch_seconds(dataset, config, adversary, n_seeds, adversarial, repeats)
+        row[f"seconds_per_{kind}_epoch"] = best
+        row[f"{kind}_first_call_s"] = first
+        row[f"{kind}_samples_per_s"] = n_seeds * per_epoch / best
+    return row

@@ -26,11 +26,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=run_one, module_name=module_name)
 
 
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
+    return str(value)
+
+
+def _print_table(rows: list[dict], indent: str) -> None:
+    """Rows of one record (paths, seed counts) as aligned columns, a blank cell where a row lacks one."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [
+        [_cell(row[c]) if c in row and row[c] is not None else "" for c in columns] for row in rows
+    ]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print(indent + "  ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        print(indent + "  ".join(f"{v:>{w}}" for v, w in zip(r, widths, strict=True)))
+
+
 def _print_record(record: dict) -> None:
+    tables = {
+        k: v for k, v in record.items() if v and isinstance(v, list) and isinstance(v[0], dict)
+    }
     width = max(len(key) for key in record)
     for key, value in record.items():
-        shown = f"{value:,.4g}" if isinstance(value, float) else value
-        print(f"  {key:<{width}}  {shown}")
+        if key not in tables:
+            print(f"  {key:<{width}}  {_cell(value)}")
+    for key, rows in tables.items():
+        print(f"  {key}:")
+        _print_table(rows, "    ")
 
 
 def run_one(args: argparse.Namespace) -> int:
