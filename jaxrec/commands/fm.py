@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from jaxrec.data.features import ml100k_features
+    from jaxrec.data.features import movielens_features
     from jaxrec.data.fm_synthetic import synthetic_feature_data
     from jaxrec.errors import ConfigError
     from jaxrec.io import save_figure, write_json
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             )
         from jaxrec.data.movielens import load_ml100k
 
-        dataset = ml100k_features(load_ml100k(args.data_dir), args.setting, seed=args.data_seed)
+        dataset = movielens_features(load_ml100k(args.data_dir), args.setting, seed=args.data_seed)
     else:
         dataset = synthetic_feature_data(n_samples=args.samples, seed=args.data_seed)
     dim = args.dim or (64 if args.data == "ml-100k" else 16)
