@@ -451,7 +451,9 @@ def movielens_features(
         raise ConfigError("positive_threshold", f"no rating is >= {positive_threshold}")
     paper = protocol == "paper"
     pos_split = (
-        leave_one_out(positives) if paper else holdout_split(positives, test_fraction, valid_fraction)
+        leave_one_out(positives)
+        if paper
+        else holdout_split(positives, test_fraction, valid_fraction)
     )
     rng = np.random.default_rng(seed)
     pos_users, pos_items = positives["user"].to_numpy(), positives["item"].to_numpy()
