@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _epoch_seconds(
-    dataset, config: FMTrainConfig, adversary_name: str, n_seeds: int, adversarial: bool, repeats: int
+    dataset,
+    config: FMTrainConfig,
+    adversary_name: str,
+    n_seeds: int,
+    adversarial: bool,
+    repeats: int,
 ):
     adversary = model_config(adversary_name)
     keys = jax.random.split(jax.random.key(0), n_seeds)

@@ -14,27 +14,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fm",
         help="adversarial factorization machines (FM/AdvFM/AAFM/D-AAFM) with feature-fairness metrics",
         description=(
-            "Train the chosen models, all seeds in one compiled program, with early stopping on "
-            "validation AUC; write DIR/results.json (AUC, log loss, EFGD, STD and bucket AUCs, mean "
-            "and std over seeds), print the paper-shaped tables and plot bucket AUCs and the rarest "
-            "bucket's validation AUC per epoch. --t-sweep adds the accuracy-vs-fairness curve, "
-            "--robustness the relative AUC drop under embedding noise of norm 0.5, 1 and 2."
+            "Tune every chosen model with the same budget (--tune configurations each, chosen by "
+            "validation AUC, all seeds of a dimension in one compiled program, early stopping on "
+            "validation AUC), score the test split with the popularity and random rows beside them, "
+            "and write DIR/results.json: every figure (AUC, log loss, bucket AUCs, STD, EFGD) as "
+            "mean and 95% interval over bootstrap resamples of the test users, paired differences "
+            "between models on the same resamples, and the chosen hyper-parameters. --protocol "
+            "paper switches to the AAFM paper's leave-one-out test. --t-sweep adds the "
+            "accuracy-vs-fairness curve, --robustness the relative AUC drop under embedding noise."
         ),
     )
     parser.add_argument("--model", choices=(*MODELS, "all"), default="all")
-    parser.add_argument("--data", choices=("synthetic", "ml-100k"), default="synthetic")
-    parser.add_argument("--data-dir", help="folder with u.data, u.user, u.item (for ml-100k)")
+    parser.add_argument("--data", choices=("synthetic", "ml-100k", "ml-1m", "ml-latest"),
+                        default="synthetic")  # fmt: skip
+    parser.add_argument("--data-dir", help="folder with the MovieLens files")
     parser.add_argument("--setting", choices=("item", "user"), default="item",
-                        help="ML-100K feature set: item-centric or user-centric")  # fmt: skip
+                        help="MovieLens feature set: item-centric or user-centric")  # fmt: skip
+    parser.add_argument("--protocol", choices=("holdout", "paper"), default="holdout",
+                        help="holdout: latest --test-fraction of each user's positives, "
+                        "--eval-negatives per positive, shared negative pool (default); paper: "
+                        "latest positive + one uniform negative per user")  # fmt: skip
+    parser.add_argument("--negatives", choices=("uniform", "matched"), default="uniform",
+                        help="holdout test/validation negatives: uniform unrated items or "
+                        "popularity-matched to their positive")  # fmt: skip
+    parser.add_argument("--eval-negatives", type=int, default=4,
+                        help="holdout negatives per validation/test positive (default 4)")  # fmt: skip
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--valid-fraction", type=float, default=0.1)
+    parser.add_argument("--tune", type=int, default=1, metavar="N",
+                        help="configurations per model, the same for every model (1 = the "
+                        "presets, no search; e.g. 6)")  # fmt: skip
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of users")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--dim", type=int, default=None,
-                        help="embedding dim (default 64 for ml-100k, 16 for synthetic)")  # fmt: skip
+                        help="embedding dim (default 64 for MovieLens, 16 for synthetic)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--l2", type=float, default=1e-5)
     parser.add_argument("--clean-epochs", type=int, default=1, help="clean warm-up epochs")
     parser.add_argument(
         "--t", type=float, default=None, help="AAFM re-weighting scale (default 10)"
@@ -51,33 +70,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def load_dataset(args: argparse.Namespace):
+    """The FM data set the options describe (synthetic or a MovieLens format)."""
+    from jaxrec.data.features import movielens_features
+    from jaxrec.data.fm_synthetic import synthetic_feature_data
+    from jaxrec.data.loaders import load_ratings
+
+    if args.data == "synthetic":
+        return synthetic_feature_data(n_samples=args.samples, seed=args.data_seed)
+    return movielens_features(
+        load_ratings(args.data, args.data_dir), args.setting, args.protocol,
+        test_fraction=args.test_fraction, valid_fraction=args.valid_fraction,
+        eval_negatives=args.eval_negatives, negatives=args.negatives, seed=args.data_seed,
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
     from tqdm.auto import tqdm
 
-    from jaxrec.data.features import ml100k_features
-    from jaxrec.data.fm_synthetic import synthetic_feature_data
     from jaxrec.errors import ConfigError
     from jaxrec.experiments import fm as ex
+    from jaxrec.experiments import fm_compare as cmp
+    from jaxrec.experiments import fm_tuning as tuning
     from jaxrec.io import save_figure, write_json
     from jaxrec.models.adversarial import FMTrainConfig
 
-    if args.seeds < 1:
-        raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
-    t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
-    if args.data == "ml-100k":
-        if not args.data_dir:
-            raise ConfigError(
-                "data_dir", "--data ml-100k needs --data-dir with u.data, u.user, u.item"
-            )
-        from jaxrec.data.movielens import load_ml100k
-
-        dataset = ml100k_features(load_ml100k(args.data_dir), args.setting, seed=args.data_seed)
-    else:
-        dataset = synthetic_feature_data(n_samples=args.samples, seed=args.data_seed)
-    dim = args.dim or (64 if args.data == "ml-100k" else 16)
+    for name in ("seeds", "tune", "bootstrap"):
+        if getattr(args, name) < 1:
+            raise ConfigError(name, f"must be >= 1, got {getattr(args, name)}")
+    dataset = load_dataset(args)
+    dim = args.dim or (16 if args.data == "synthetic" else 64)
     config = FMTrainConfig(dim, args.batch_size, args.lr, args.l2, args.epochs, args.patience,
                          args.clean_epochs)  # fmt: skip
     overrides = {k: v for k, v in (("reweight_t", args.t), ("eps", args.eps),
@@ -85,17 +110,34 @@ def run(args: argparse.Namespace) -> int:
     names = list(MODELS) if args.model == "all" else [args.model]
     seeds = list(range(args.seeds))
 
-    bar = tqdm(total=len(names) * args.epochs, desc="fm", unit="epoch")
+    bar = tqdm(desc="fm", unit="epoch")
 
-    def progress(name, epoch, val_auc):
-        bar.set_postfix(model=name, val_auc=f"{val_auc.mean():.4f}")
+    def progress(name, dim, epoch, val_auc):
+        bar.set_postfix(model=name, dim=dim, val_auc=f"{val_auc.max():.4f}")
         bar.update(1)
 
-    results, summary = ex.compare_models(dataset, names, config, seeds, overrides, progress)
-    bar.total = bar.n  # early stopping ends runs before --epochs
+    tuned = {}
+    for name in names:
+        configs = tuning.draw_configurations(name, args.tune, config, seed=args.data_seed)
+        configs[0].update({k: v for k, v in overrides.items() if k in configs[0]})
+        tuned[name] = tuning.tune_model(dataset, name, configs, config, seeds, progress)
     bar.close()
+    logits = {name: cmp.split_logits(t.result.params, dataset) for name, t in tuned.items()}
+    logits["popularity"] = cmp.popularity_logits(dataset)
+    logits["random"] = cmp.random_logits(dataset, args.data_seed)
+    table = cmp.bootstrap_table(dataset, logits, args.bootstrap, args.data_seed)
+    for name, t in tuned.items():
+        row = table["models"][name]
+        row.update(chosen=t.chosen, val_auc=t.val_auc, trials=t.trials,
+                   best_epoch=t.result.best_epoch.tolist())  # fmt: skip
+        if "omega" in t.result.params:
+            row["omega"] = ex.mean_std(t.result.params["omega"])
     payload = {
         "data": dataset.name,
+        "protocol": "synthetic" if args.data == "synthetic" else args.protocol,
+        "negatives": args.negatives,
+        "eval_negatives": args.eval_negatives,
+        "shared_pool": dataset.shared_pool,
         "sizes": {
             "train": len(dataset.train),
             "valid": len(dataset.valid),
@@ -104,20 +146,24 @@ def run(args: argparse.Namespace) -> int:
             "fields": list(dataset.field_names),
         },
         "seeds": seeds,
+        "tune": args.tune,
         "config": dataclasses.asdict(config) | {"overrides": overrides},
-        "models": summary,
+        **table,
     }
     out = Path(args.out)
-    print(ex.format_tables(summary))
-    save_figure(out / "bucket_auc.png", ex.plot_bucket_auc(summary))
+    print(cmp.format_comparison(table, {name: t.chosen for name, t in tuned.items()}))
+    save_figure(out / "bucket_auc.png", cmp.plot_bucket_auc(table["models"]))
+    results = {name: t.result for name, t in tuned.items()}
     save_figure(out / "rarest_bucket_val_auc.png", ex.plot_rarest_bucket_history(results))
     if args.robustness:
         payload["robustness"] = ex.robustness(results, dataset)
         print()
         print(ex.format_robustness(payload["robustness"]))
+    t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     if t_values:
         sweep_overrides = {k: v for k, v in overrides.items() if k != "reweight_t"}
         payload["t_sweep"] = ex.t_sweep(dataset, t_values, config, seeds, sweep_overrides)
+        summary = {name: {k: table["models"][name][k] for k in ("auc", "std")} for name in tuned}
         save_figure(out / "tradeoff.png", ex.plot_tradeoff(payload["t_sweep"], summary))
         print("\n t     AUC      STD      EFGD")
         for row in payload["t_sweep"]:

@@ -19,20 +19,38 @@ def _sample_weights(labels: jax.Array, weights: jax.Array | None) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(weights, jnp.float32), jnp.shape(labels))
 
 
-def _auc_1d(positive: jax.Array, scores: jax.Array, weights: jax.Array) -> jax.Array:
-    pos_w = jnp.where(positive, weights, 0.0)
-    neg_w = jnp.where(positive, 0.0, weights)
+def auc_ranks(scores: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Sort once, weigh many times: ``(order, below, up_to)`` of ``scores`` f32[n], each i32[n].
+
+    ``order`` sorts the scores ascending; ``below[i]`` / ``up_to[i]`` count the scores strictly below
+    / at most ``scores[i]``. :func:`auc_from_ranks` turns them into an AUC for any labels-and-weights,
+    so resampling (bootstrap weights) or bucket masks never re-sort.
+    """
     order = jnp.argsort(scores)
     sorted_scores = scores[order]
-    # cum_neg[j] = total negative weight among the j lowest scores.
-    cum_neg = jnp.concatenate([jnp.zeros(1, jnp.float32), jnp.cumsum(neg_w[order])])
     below = jnp.searchsorted(sorted_scores, scores, side="left")
     up_to = jnp.searchsorted(sorted_scores, scores, side="right")
+    return order, below, up_to
+
+
+def auc_from_ranks(
+    positive: jax.Array, weights: jax.Array, ranks: tuple[jax.Array, jax.Array, jax.Array]
+) -> jax.Array:
+    """Weighted AUC (ties one half) of one score vector from its :func:`auc_ranks`; f32[]."""
+    order, below, up_to = ranks
+    pos_w = jnp.where(positive, weights, 0.0)
+    neg_w = jnp.where(positive, 0.0, weights)
+    # cum_neg[j] = total negative weight among the j lowest scores.
+    cum_neg = jnp.concatenate([jnp.zeros(1, jnp.float32), jnp.cumsum(neg_w[order])])
     neg_below = cum_neg[below]
     neg_tied = cum_neg[up_to] - neg_below
     correct = jnp.sum(pos_w * (neg_below + 0.5 * neg_tied))
     n_pairs = jnp.sum(pos_w) * jnp.sum(neg_w)
     return divide_or(correct, n_pairs, 0.5)
+
+
+def _auc_1d(positive: jax.Array, scores: jax.Array, weights: jax.Array) -> jax.Array:
+    return auc_from_ranks(positive, weights, auc_ranks(scores))
 
 
 def auc(labels: jax.Array, scores: jax.Array, weights: jax.Array | None = None) -> jax.Array:

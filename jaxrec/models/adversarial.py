@@ -9,9 +9,9 @@ All four share the FM of :mod:`jaxrec.models.fm` and one training loop:
   normalised per feature value ``v`` (default) or, as the public code does, per embedding dimension
   across the whole table (``normalise="dimension"``). Loss ``L_clean + adv_weight * L(E + delta)``.
 - **AAFM**: the strength is learned per field ``i`` and scaled by the value's combination variety,
-  ``eps_v = softplus(omega_i / beta_v)``, and sample ``k``'s adversarial loss is weighted by
-  ``lambda_k`` in ``[1, t]``, min-max scaled per batch from ``-prod_f alpha_f`` (rare combinations
-  weigh more).
+  ``eps_v = eps * softplus(omega_i / b_v)`` with ``b_v = beta_v / mean_{u in field i} beta_u`` (see
+  :func:`perturbation_scale`), and sample ``k``'s adversarial loss is weighted by ``lambda_k`` in
+  ``[1, t]``, min-max scaled per batch from ``-prod_f alpha_f`` (rare combinations weigh more).
 - **D-AAFM**: AAFM plus ``a / (tau ||omega||)`` with ``tau`` the 1-based epoch, a barrier that keeps
   ``omega`` from collapsing to 0 early. Its gradient reaches ``omega`` (the public code's version
   does not: it has zero gradient).
@@ -20,9 +20,11 @@ The FGSM direction is the (already computed) gradient of the clean loss, held co
 (``stop_gradient``), so ``omega`` learns through ``d L_adv / d eps``. Training: ``clean_epochs``
 clean epochs, then clean + adversarial on every batch; an epoch is one ``lax.scan`` over shuffled
 batches (the remainder of a shuffle is dropped); ``S`` seeds are a ``vmap`` of that epoch, so all seeds
-are one compiled program. Early stopping keeps, per seed, the parameters of its best validation-AUC
-epoch and stops a seed after ``patience`` epochs without improvement; a seed's result is the same
-alone or batched with others.
+are one compiled program. The continuous hyper-parameters (learning rate, L2, eps, t, a) are traced
+arrays (:class:`Hyper`), one per run, so a tuning grid that shares the embedding dimension trains
+as one ``vmap`` over (configuration x seed) runs. Early stopping keeps, per run, the parameters of
+its best validation-AUC epoch and stops a run after ``patience`` epochs without improvement; a run's
+result is the same alone or batched with others.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class AdversaryConfig:
       adv_weight: weight of the adversarial loss (multiplies the per-sample weights).
       reweight_t: AAFM's upper end ``t`` of the sample weights in ``[1, t]``; None = all weights 1.
       decay_a: D-AAFM's regulariser strength ``a``; 0 = none.
+      beta_scale: "field" divides each value's combination variety by its field's mean (default,
+        so ``omega`` moves ``eps`` per value), "raw" uses beta as counted (the paper's formula read
+        literally: with beta in the hundreds ``omega / beta ~ 0`` and ``omega`` is inert).
     """
 
     name: str = "fm"
@@ -77,22 +82,25 @@ class AdversaryConfig:
     adv_weight: float = 1.0
     reweight_t: float | None = None
     decay_a: float = 0.0
+    beta_scale: Literal["field", "raw"] = "field"
 
 
 def model_config(name: str, **overrides: Any) -> AdversaryConfig:
     """The preset of ``name`` in ``fm | advfm | aafm | daafm``, with field overrides.
 
-    Presets: AdvFM eps 0.1; AAFM eps scale 0.1, ``omega`` 1, ``t`` = :data:`DEFAULT_T`; D-AAFM as AAFM
-    with ``a = 10``. (eps 0.5 and above stalled training on the synthetic data at dim 16.)
+    Presets: AdvFM eps 0.1; AAFM eps scale 0.05, ``omega`` 1, ``t`` = :data:`DEFAULT_T`; D-AAFM as
+    AAFM with ``a = 10``. (eps 0.5 and above stalled training on the synthetic data at dim 16; with the
+    field-relative beta a typical value's ``softplus(omega / b_v)`` is ~1.3 at ``omega = 1``, twice
+    the raw formula's ``ln 2``, hence the AAFM scale 0.05.)
     """
     presets = {
         "fm": AdversaryConfig("fm"),
         "advfm": AdversaryConfig("advfm", adversarial=True, eps=0.1),
         "aafm": AdversaryConfig(
-            "aafm", adversarial=True, eps=0.1, learn_eps=True, reweight_t=DEFAULT_T
+            "aafm", adversarial=True, eps=0.05, learn_eps=True, reweight_t=DEFAULT_T
         ),
         "daafm": AdversaryConfig(
-            "daafm", adversarial=True, eps=0.1, learn_eps=True, reweight_t=DEFAULT_T, decay_a=10.0
+            "daafm", adversarial=True, eps=0.05, learn_eps=True, reweight_t=DEFAULT_T, decay_a=10.0
         ),
     }
     if name not in presets:
@@ -100,6 +108,8 @@ def model_config(name: str, **overrides: Any) -> AdversaryConfig:
     config = dataclasses.replace(presets[name], **overrides)
     if config.normalise not in ("value", "dimension"):
         raise ConfigError("normalise", f"expected 'value' or 'dimension', got {config.normalise!r}")
+    if config.beta_scale not in ("field", "raw"):
+        raise ConfigError("beta_scale", f"expected 'field' or 'raw', got {config.beta_scale!r}")
     if config.reweight_t is not None and config.reweight_t < 1:
         raise ConfigError("t", f"the re-weighting scale must be >= 1, got {config.reweight_t}")
     return config
@@ -107,12 +117,13 @@ def model_config(name: str, **overrides: Any) -> AdversaryConfig:
 
 @dataclass(frozen=True)
 class FMTrainConfig:
-    """Optimisation settings shared by all models (public-code defaults)."""
+    """Optimisation settings shared by all models (the public code's, but L2 1e-5: its 1e-3 held FM
+    under the popularity baseline on MovieLens-100K, see the README)."""
 
     dim: int = 64
     batch_size: int = 512
     learning_rate: float = 5e-3
-    l2: float = 1e-3
+    l2: float = 1e-5
     max_epochs: int = 30
     patience: int = 3
     clean_epochs: int = 1
@@ -125,6 +136,28 @@ class FMTrainConfig:
             raise ConfigError(
                 "batch_size", f"{self.batch_size} exceeds the {n_train} training samples"
             )
+
+
+@flax.struct.dataclass
+class Hyper:
+    """The traced hyper-parameters of one run (scalars) or of ``R`` runs (f32[R] each).
+
+    ``reweight_t`` 1 means equal sample weights; ``decay_a`` 0 means no D-AAFM regulariser; ``eps``
+    is unused by plain FM.
+    """
+
+    learning_rate: jax.Array
+    l2: jax.Array
+    eps: jax.Array
+    reweight_t: jax.Array
+    decay_a: jax.Array
+
+
+def hyper_of(config: FMTrainConfig, adversary: AdversaryConfig) -> Hyper:
+    """The scalar :class:`Hyper` of a training config and a model preset."""
+    t = 1.0 if adversary.reweight_t is None else adversary.reweight_t
+    values = (config.learning_rate, config.l2, adversary.eps, t, adversary.decay_a)
+    return Hyper(*(jnp.float32(v) for v in values))
 
 
 @flax.struct.dataclass
@@ -165,14 +198,36 @@ def fgsm_direction(grad_table: jax.Array, normalise: str = "value") -> jax.Array
     return grad_table / jnp.where(norm > 0, norm, 1.0)
 
 
-def perturbation_scale(omega: jax.Array, tables: FeatureTables) -> jax.Array:
-    """AAFM's per-row strength ``eps_v = softplus(omega_i / beta_v)``, f32[n_features]; unseen
-    values (beta 0) are treated as beta 1."""
-    return jax.nn.softplus(omega[tables.field] / jnp.maximum(tables.beta, 1.0))
+# Floor of the field-relative combination variety: the rarest values get at most softplus(4 omega).
+MIN_RELATIVE_BETA = 0.25
 
 
-def sample_weights(rarity: jax.Array, t: float | None) -> jax.Array:
-    """AAFM's weights in ``[1, t]``, min-max scaled within the batch from ``rarity`` f32[B]."""
+def perturbation_scale(
+    omega: jax.Array, tables: FeatureTables, beta_scale: str = "field"
+) -> jax.Array:
+    """AAFM's per-row strength ``softplus(omega_i / b_v)``, f32[n_features].
+
+    ``"field"``: ``b_v = max(beta_v / mean beta of the seen values of field i, 0.25)``. The paper's
+    ``omega_i / beta_v`` divides by counts in the hundreds (ML-100K), where ``softplus`` is flat at
+    ``ln 2`` for every value and ``omega`` cannot act; relative to its field's mean, ``b_v`` is ~1
+    for a typical value, so ``omega`` moves the strength of every value, and still more for the
+    values with few combinations (``omega > 0``: stronger perturbations on rare values, the paper's
+    intent). ``"raw"``: ``b_v = max(beta_v, 1)``, the formula read literally.
+    """
+    beta = tables.beta
+    if beta_scale == "raw":
+        return jax.nn.softplus(omega[tables.field] / jnp.maximum(beta, 1.0))
+    n_fields = omega.shape[-1]
+    total = jax.ops.segment_sum(beta, tables.field, n_fields)
+    seen = jax.ops.segment_sum((beta > 0).astype(beta.dtype), tables.field, n_fields)
+    field_mean = total / jnp.maximum(seen, 1.0)
+    relative = beta / jnp.maximum(field_mean, 1e-12)[tables.field]
+    return jax.nn.softplus(omega[tables.field] / jnp.maximum(relative, MIN_RELATIVE_BETA))
+
+
+def sample_weights(rarity: jax.Array, t: jax.Array | float | None) -> jax.Array:
+    """AAFM's weights in ``[1, t]``, min-max scaled within the batch from ``rarity`` f32[B];
+    ``t`` None or 1 gives equal weights."""
     if t is None:
         return jnp.ones_like(rarity)
     low, high = rarity.min(), rarity.max()
@@ -180,7 +235,7 @@ def sample_weights(rarity: jax.Array, t: float | None) -> jax.Array:
     return 1.0 + (t - 1.0) * scaled
 
 
-def decay_regulariser(omega: jax.Array, a: float, epoch: jax.Array) -> jax.Array:
+def decay_regulariser(omega: jax.Array, a: jax.Array | float, epoch: jax.Array) -> jax.Array:
     """D-AAFM's ``a / (tau ||omega||)``, ``tau`` = 1-based epoch; differentiable in ``omega``."""
     return a / (epoch * jnp.sqrt(jnp.sum(jnp.square(omega)) + 1e-12))
 
@@ -194,21 +249,24 @@ def adversarial_loss(
     tables: FeatureTables,
     adversary: AdversaryConfig,
     epoch: jax.Array,
+    hyper: Hyper | None = None,
 ) -> jax.Array:
     """Weighted loss at the perturbed embeddings, plus D-AAFM's regulariser; a scalar.
 
-    ``direction`` f32[n_features, d] is the unit FGSM direction (treated as a constant).
+    ``direction`` f32[n_features, d] is the unit FGSM direction (treated as a constant); ``hyper``
+    (default: the adversary's own values) supplies eps, t and a.
     """
+    if hyper is None:
+        hyper = hyper_of(FMTrainConfig(), adversary)
+    eps = hyper.eps
     if adversary.learn_eps:
-        eps = adversary.eps * perturbation_scale(params["omega"], tables)[:, None]
-    else:
-        eps = adversary.eps
+        eps = eps * perturbation_scale(params["omega"], tables, adversary.beta_scale)[:, None]
     delta = eps * jax.lax.stop_gradient(direction)
     losses = bce_with_logits(fm_logits(params["fm"], feature_ids, delta), labels)
-    weights = sample_weights(rarity, adversary.reweight_t)
+    weights = sample_weights(rarity, hyper.reweight_t)
     loss = adversary.adv_weight * jnp.mean(weights * losses)
-    if adversary.decay_a > 0:
-        loss = loss + decay_regulariser(params["omega"], adversary.decay_a, epoch)
+    if adversary.learn_eps:
+        loss = loss + decay_regulariser(params["omega"], hyper.decay_a, epoch)
     return loss
 
 
@@ -221,14 +279,14 @@ def clean_loss(params: Params, feature_ids: jax.Array, labels: jax.Array) -> jax
 # --------------------------------------------------------------------------------------------------
 
 
-def make_optimizer(config: FMTrainConfig) -> optax.GradientTransformation:
+def make_optimizer(
+    config: FMTrainConfig, hyper: Hyper | None = None
+) -> optax.GradientTransformation:
     """Adam with coupled L2 on the FM parameters (as ``torch.optim.Adam(weight_decay=...)``);
-    ``omega`` is not decayed."""
+    ``omega`` is not decayed. ``hyper`` (traced) overrides the config's learning rate and L2."""
+    lr, l2 = (config.learning_rate, config.l2) if hyper is None else (hyper.learning_rate, hyper.l2)
     fm_only = lambda params: {key: key == "fm" for key in params}  # noqa: E731
-    return optax.chain(
-        optax.masked(optax.add_decayed_weights(config.l2), fm_only),
-        optax.adam(config.learning_rate),
-    )
+    return optax.chain(optax.masked(optax.add_decayed_weights(l2), fm_only), optax.adam(lr))
 
 
 def init_params(
@@ -251,13 +309,14 @@ def train_step(
     optimizer: optax.GradientTransformation,
     adversary: AdversaryConfig,
     adversarial: bool,
+    hyper: Hyper | None = None,
 ) -> tuple[Params, Any, jax.Array]:
     """One optimiser step on a batch; returns new params, optimiser state and the total loss."""
     loss, grads = jax.value_and_grad(clean_loss)(params, feature_ids, labels)
     if adversarial:
         direction = fgsm_direction(grads["fm"]["embedding"], adversary.normalise)
         adv, adv_grads = jax.value_and_grad(adversarial_loss)(
-            params, direction, feature_ids, labels, rarity, tables, adversary, epoch
+            params, direction, feature_ids, labels, rarity, tables, adversary, epoch, hyper
         )
         loss = loss + adv
         grads = jax.tree.map(jnp.add, grads, adv_grads)
@@ -277,15 +336,20 @@ def train_epoch(
     config: FMTrainConfig,
     adversary: AdversaryConfig,
     adversarial: bool,
+    hypers: Hyper | None = None,
 ) -> tuple[Params, Any, jax.Array]:
-    """One epoch for ``S`` seeds at once (leading axis of ``params``, ``opt_state``, ``keys``).
+    """One epoch for ``R`` runs at once (leading axis of ``params``, ``opt_state``, ``keys`` and of
+    ``hypers``; default: every run uses the config's and the adversary's values).
 
-    Returns the new params and optimiser states and the mean loss per seed f32[S].
+    Returns the new params and optimiser states and the mean loss per run f32[R].
     """
-    optimizer = make_optimizer(config)
+    if hypers is None:
+        one = hyper_of(config, adversary)
+        hypers = jax.tree.map(lambda v: jnp.broadcast_to(v, keys.shape[:1]), one)
     n_batches = train_labels.shape[0] // config.batch_size
 
-    def one_seed(params, opt_state, key):
+    def one_seed(params, opt_state, key, hyper):
+        optimizer = make_optimizer(config, hyper)
         order = jax.random.permutation(key, train_labels.shape[0])
         batches = order[: n_batches * config.batch_size].reshape(n_batches, config.batch_size)
 
@@ -293,14 +357,14 @@ def train_epoch(
             params, opt_state = carry
             params, opt_state, loss = train_step(
                 params, opt_state, train_ids[batch], train_labels[batch], tables.rarity[batch],
-                tables, epoch, optimizer, adversary, adversarial,
+                tables, epoch, optimizer, adversary, adversarial, hyper,
             )  # fmt: skip
             return (params, opt_state), loss
 
         (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), batches)
         return params, opt_state, losses.mean()
 
-    return jax.vmap(one_seed)(params, opt_state, keys)
+    return jax.vmap(one_seed)(params, opt_state, keys, hypers)
 
 
 @jax.jit
@@ -309,12 +373,16 @@ def predict_logits(params: Params, feature_ids: jax.Array) -> jax.Array:
     return jax.vmap(lambda p: fm_logits(p["fm"], feature_ids))(params)
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnames="shared_pool")
 def _split_metrics(
-    params: Params, feature_ids: jax.Array, labels: jax.Array, ranking_key: jax.Array
+    params: Params,
+    feature_ids: jax.Array,
+    labels: jax.Array,
+    ranking_key: jax.Array,
+    shared_pool: bool = False,
 ) -> dict[str, jax.Array]:
     logits = predict_logits(params, feature_ids)
-    metrics = fairness_metrics(labels, logits, ranking_key)
+    metrics = fairness_metrics(labels, logits, ranking_key, shared_pool=shared_pool)
     metrics["log_loss"] = log_loss(labels, jax.nn.sigmoid(logits))
     return metrics
 
@@ -323,7 +391,9 @@ def evaluate(params: Params, dataset: FeatureDataset, split: str = "test") -> di
     """AUC, log loss, bucket AUCs (rarest first), STD and EFGD per seed on one split (NumPy arrays)."""
     data: FeatureSplit = getattr(dataset, split)
     key = log_fairness_score(data.feature_ids, dataset.alpha, dataset.beta)
-    metrics = _split_metrics(params, jnp.asarray(data.feature_ids), jnp.asarray(data.labels), key)
+    metrics = _split_metrics(
+        params, jnp.asarray(data.feature_ids), jnp.asarray(data.labels), key, dataset.shared_pool
+    )
     return {name: np.asarray(value) for name, value in metrics.items()}
 
 
@@ -356,15 +426,21 @@ def train(
     config: FMTrainConfig = FMTrainConfig(),
     seeds: Sequence[int] = (0,),
     progress: Any = None,
+    hypers: Hyper | None = None,
 ) -> TrainResult:
     """Train one model for every seed in ``seeds`` in one compiled program per epoch kind.
 
     Early stopping runs on the host between compiled epochs, on validation AUC.
     ``progress``: optional callable ``(epoch, val_auc f32[S]) -> None`` (e.g. a tqdm update).
+    ``hypers``: optional per-run hyper-parameters f32[S] each, run ``r`` training with seed
+    ``seeds[r]`` (a tuning grid x seeds flattened into runs); default: the config's and the
+    adversary's values for every seed.
     """
     if isinstance(adversary, str):
         adversary = model_config(adversary)
     config.validate(len(dataset.train))
+    if hypers is not None and hypers.learning_rate.shape != (len(seeds),):
+        raise ConfigError("hypers", f"expected one value per seed ({len(seeds)}) in each field")
     keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(jnp.asarray(seeds))
     init_keys, shuffle_keys = keys[:, 0], keys[:, 1]
     params = jax.vmap(lambda k: init_params(k, dataset, config, adversary))(init_keys)
@@ -391,7 +467,7 @@ def train(
         adversarial = adversary.adversarial and epoch > config.clean_epochs
         params, opt_state, loss = train_epoch(
             params, opt_state, epoch_keys, train_ids, train_labels, tables,
-            jnp.float32(epoch), config, adversary, adversarial,
+            jnp.float32(epoch), config, adversary, adversarial, hypers,
         )  # fmt: skip
         metrics = evaluate(params, dataset, "valid")
         val_auc = metrics["auc"]
@@ -423,8 +499,9 @@ def perturbed_auc(
     noisy = {**params, "fm": {**params["fm"], "embedding": table + noise}}
     key_rank = log_fairness_score(data.feature_ids, dataset.alpha, dataset.beta)
     metrics = _split_metrics(
-        noisy, jnp.asarray(data.feature_ids), jnp.asarray(data.labels), key_rank
-    )
+        noisy, jnp.asarray(data.feature_ids), jnp.asarray(data.labels), key_rank,
+        dataset.shared_pool,
+    )  # fmt: skip
     return metrics["auc"]
 
 

@@ -17,7 +17,7 @@ from jaxrec.data.features import (
     feature_statistics,
     leave_one_out,
     log_fairness_score,
-    ml100k_features,
+    movielens_features,
     sample_unobserved,
 )
 from jaxrec.data.fm_synthetic import synthetic_feature_data
@@ -133,9 +133,9 @@ class FakeMovieLens:
 
 
 @pytest.mark.parametrize("setting, n_fields", [("item", 4), ("user", 6)])
-def test_ml100k_features_labels_split_and_fields(setting, n_fields):
+def test_movielens_features_labels_split_and_fields(setting, n_fields):
     data = FakeMovieLens()
-    ds = ml100k_features(data, setting=setting, seed=1)
+    ds = movielens_features(data, setting=setting, protocol="paper", seed=1)
     assert ds.n_fields == n_fields
     assert len(ds.test) == 2 * 4 and len(ds.valid) == 2 * 4  # one positive + one negative per user
     for split in (ds.train, ds.valid, ds.test):

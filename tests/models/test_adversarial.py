@@ -76,13 +76,28 @@ def test_fgsm_increases_the_loss_to_first_order(batch, normalise):
     )
 
 
-def test_perturbation_scale_is_softplus_of_omega_over_beta():
+def test_raw_perturbation_scale_is_softplus_of_omega_over_beta():
     beta = jnp.asarray([0.0, 1.0, 4.0, 10.0, 2.0])
     field = jnp.asarray([0, 0, 1, 1, 2])
     tables = FeatureTables(beta=beta, field=field, rarity=jnp.zeros(1))
     omega = jnp.asarray([2.0, -1.0, 0.5])
     want = np.log1p(np.exp(np.array([2.0, 2.0, -0.25, -0.1, 0.25])))
-    np.testing.assert_allclose(perturbation_scale(omega, tables), want, rtol=1e-6)
+    np.testing.assert_allclose(perturbation_scale(omega, tables, "raw"), want, rtol=1e-6)
+
+
+def test_field_perturbation_scale_divides_beta_by_its_field_mean():
+    beta = np.array([0.0, 100.0, 300.0, 800.0, 1.0, 3.0, 40.0])
+    field = np.array([0, 0, 0, 0, 1, 1, 2])
+    tables = FeatureTables(beta=jnp.asarray(beta), field=jnp.asarray(field), rarity=jnp.zeros(1))
+    omega = np.array([1.5, -0.7, 0.3])
+    means = {0: 400.0, 1: 2.0, 2: 40.0}  # mean over the seen values (beta > 0) of each field
+    relative = np.maximum([b / means[f] for b, f in zip(beta, field, strict=True)], 0.25)
+    want = np.log1p(np.exp(omega[field] / relative))
+    got = np.asarray(perturbation_scale(jnp.asarray(omega), tables))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # omega acts: eps differs across the values of one field, unlike the raw formula's ~ln 2
+    assert np.ptp(got[1:4]) > 0.5
+    assert np.ptp(np.asarray(perturbation_scale(jnp.asarray(omega), tables, "raw"))[1:4]) < 0.01
 
 
 def test_sample_weights_min_max_into_one_to_t():

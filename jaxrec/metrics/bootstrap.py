@@ -1,0 +1,75 @@
+"""Cluster bootstrap of AUC-type metrics: resample units (e.g. users) with replacement, as weights.
+
+A bootstrap draw that picks unit ``u`` ``c_u`` times is the same data set as every sample of ``u``
+weighted ``c_u`` (weights are exact integer multiplicities, not an approximation), so a draw is a
+weight vector over the fixed samples. Weighted AUCs then reuse one sort of the scores per model
+(:func:`jaxrec.metrics.accuracy.auc_ranks`): a draw costs a cumulative sum, not a sort.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.metrics.accuracy import auc_from_ranks, auc_ranks, log_loss
+
+CI_LEVEL = 0.95
+
+
+def resample_counts(key: jax.Array, n_units: int, n_draws: int) -> jax.Array:
+    """f32[n_draws, n_units]: how often each unit is drawn in each of ``n_draws`` resamples of
+    ``n_units`` units with replacement (every row sums to ``n_units``)."""
+    picks = jax.random.randint(key, (n_draws, n_units), 0, n_units)
+    rows = jnp.arange(n_draws)[:, None]
+    return jnp.zeros((n_draws, n_units), jnp.float32).at[rows, picks].add(1.0)
+
+
+def group_aucs_and_log_loss(
+    labels: jax.Array,
+    scores: jax.Array,
+    groups: jax.Array,
+    unit: jax.Array,
+    counts: jax.Array,
+    batch_size: int = 32,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Overall AUC, per-group AUCs and log loss of ``scores`` under every resample.
+
+    Args:
+      labels: f32[N] binary labels.
+      scores: f32[S, N] logits (e.g. one row per training seed); log loss uses ``sigmoid(scores)``.
+      groups: bool[G, N] sample masks, e.g. buckets (a group AUC weighs only its samples).
+      unit: i32[N], the resampling unit of each sample (``0 .. U - 1``).
+      counts: f32[D, U] unit multiplicities per draw (:func:`resample_counts`; all ones = no resample).
+      batch_size: draws evaluated at once (bounds memory at ``batch_size * S * G * N``).
+
+    Returns:
+      ``(auc f32[D, S], group_auc f32[D, S, G], log_loss f32[D, S])``.
+    """
+    positive = labels > 0.5
+    ranks = jax.vmap(auc_ranks)(scores)
+    probs = jax.nn.sigmoid(scores)
+    group_weights = groups.astype(jnp.float32)
+
+    def one_draw(unit_counts):
+        weights = unit_counts[unit]
+
+        def one_seed(seed_ranks, seed_probs):
+            overall = auc_from_ranks(positive, weights, seed_ranks)
+            per_group = jax.vmap(lambda g: auc_from_ranks(positive, weights * g, seed_ranks))(
+                group_weights
+            )
+            return overall, per_group, log_loss(labels, seed_probs, weights=weights)
+
+        return jax.vmap(one_seed)(ranks, probs)
+
+    return jax.lax.map(one_draw, counts, batch_size=batch_size)
+
+
+def percentile_interval(
+    draws: np.ndarray, level: float = CI_LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval over the leading (draw) axis: ``(low, high)``."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(draws, np.float64), [tail, 100 - tail], axis=0)
+    return low, high
