@@ -135,7 +135,7 @@ def test_bench_env_writes_json(tmp_path):
         assert key in record
     assert record["user_steps_per_s"] > 0 and record["speedup_vs_reference"] > 0
     # Both selection paths, the default first, beside the yardstick; exact paths, same rollout.
-    from jaxrec.agents.selection import cpu_selection_path
+    from jaxrec.ops.selection import cpu_selection_path
 
     paths = [row["path"] for row in record["paths"]]
     assert paths == list(dict.fromkeys([cpu_selection_path(), "lax.top_k", "numpy reference"]))

@@ -45,10 +45,10 @@ def _path_row(path: str, seconds: list[float], work: int, compile_s: float | Non
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from jaxrec.agents import GreedyPolicy
-    from jaxrec.agents.selection import cpu_selection_path, selection_mode_override
     from jaxrec.data import synthetic_world
     from jaxrec.envs import PlatformEnv, init_carry, make_rollout
     from jaxrec.envs.reference import reference_greedy_slates, reference_step
+    from jaxrec.ops.selection import cpu_selection_path, selection_mode_override
     from jaxrec.ops.selection_ffi import TARGET, kernel_status
 
     world = synthetic_world(0, n_users=args.users, n_items=args.items, dim=args.dim)

@@ -24,8 +24,8 @@ import numpy as np
 from jaxrec.data.features import FeatureDataset
 from jaxrec.errors import ConfigError
 from jaxrec.models.adversarial import (
-    Hyper,
     FMTrainConfig,
+    Hyper,
     TrainResult,
     hyper_of,
     model_config,

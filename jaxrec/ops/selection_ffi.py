@@ -2,7 +2,7 @@
 
 The kernel is an optional extension built with the package (see ``setup.py``). :func:`kernel_status`
 says whether it loaded and registered with XLA:CPU, and if not, why; callers fall back to
-``lax.top_k`` then (:func:`jaxrec.agents.selection.select_slate` does).
+``lax.top_k`` then (:func:`jaxrec.ops.selection.select_slate` does).
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxrec.agents.selection import (
+from jaxrec.errors import ConfigError
+from jaxrec.ops.selection import (
     cpu_selection_path,
     select_slate,
     selection_mode,
     selection_mode_override,
 )
-from jaxrec.errors import ConfigError
 from jaxrec.ops.selection_ffi import TARGET, kernel_loaded, kernel_status
 
 BUILT = importlib.util.find_spec("jaxrec.ops._selection_kernel") is not None
