@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the held-out histories. Writes DIR/results.json (metrics at K = 5, 10, 20, mean and "
             "std over seeds), DIR/train_log.parquet, DIR/learning_curves.png and the agent's orbax "
             "checkpoint DIR/agent/. 'compare' writes the methods x metrics table "
-            "(DIR/comparison.json, .csv); 'sweep' the NDCG-vs-Gini curve (DIR/tradeoff.csv, "
-            ".json, .png)."
+            "(DIR/comparison.json, .csv); 'sweep' the NDCG-vs-Gini and NDCG-vs-PopRate curves with "
+            "bootstrap CIs, tested with seen items allowed and excluded (DIR/tradeoff.json, .png)."
         ),
     )
     parser.add_argument(
@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("cpo", "ppo-lag", "compare", "sweep", "platform", "evaluate"),
         help=(
             "cpo / ppo-lag: train one agent; compare: the FCPO table (static baselines, CPO, "
-            "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG-vs-Gini over "
-            "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png; platform: "
+            "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG vs Gini and "
+            "PopRate over --limits (CPO, PPO-Lagrangian) and --head-ratios (static re-ranker), with "
+            "bootstrap CIs, under both test protocols -> tradeoff.json/.png; platform: "
             "CPO vs unconstrained vs static re-ranker on the dynamic platform over "
             "--platform-steps test steps -> long_run.parquet/.json/.png; evaluate: reload the agent "
             "saved in --agent DIR and score it on the same data options -> results.json"
@@ -53,6 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPO trust region (KL per update; default 0.05: at 0.01 the agents' mean action grows "
         "too slowly to leave random-level accuracy within a few hundred iterations)",
     )
+    parser.add_argument(
+        "--cost-margin-lr",
+        type=float,
+        default=0.05,
+        help="CPO's learned cost margin, an integral controller on the training cost's excess "
+        "over the limit (0: off; default 0.05; see README, FCPO)",
+    )
+    parser.add_argument(
+        "--test-action",
+        choices=("sample", "mean"),
+        default="sample",
+        help="how a trained agent acts at test: 'sample' from its Gaussian policy (the policy the "
+        "cost limit holds; default) or its 'mean' action (deterministic, not bounded by the limit)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds trained at once (default 3)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--train-steps", type=int, default=10, help="training episode length")
@@ -62,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--exclude-seen",
         action="store_true",
         help="at test, never recommend a user's initial/training items (every method; the FCPO "
-        "paper's protocol leaves them recommendable)",
+        "paper's protocol leaves them recommendable; sweep always reports both)",
     )
     parser.add_argument("--mf-epochs", type=int, default=30, help="MF training epochs")
     parser.add_argument(
@@ -76,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data and MF seed")
     parser.add_argument(
-        "--limits", default="1,2,4,6,10", help="sweep: comma-separated cost limits per episode"
+        "--limits",
+        default="1,2,4,6,10",
+        help="sweep: comma-separated cost limits per episode (CPO and PPO-Lagrangian)",
     )
     parser.add_argument(
         "--head-ratios",
@@ -84,6 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sweep: comma-separated head ratios of the static re-ranker",
     )
     parser.add_argument("--sweep-k", type=int, default=10, help="sweep: metric cut-off K")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="sweep: bootstrap draws over test users and seeds for the CIs (default 1000)",
+    )
     parser.add_argument("--agent", help="evaluate: an agent folder written by cpo / ppo-lag")
     platform = parser.add_argument_group("platform (the long-run experiment)")
     platform.add_argument("--platform-users", type=int, default=256)
@@ -124,9 +147,15 @@ def _load_ratings(args: argparse.Namespace):
 
 
 def _protocol(args: argparse.Namespace):
+    from jaxrec.agents.fcpo_experiment import Protocol
+
+    setup = _setup(args)
+    return Protocol.from_setup(setup, args.train_steps, args.test_steps, args.exclude_seen)
+
+
+def _setup(args: argparse.Namespace):
     import jax
 
-    from jaxrec.agents.fcpo_experiment import Protocol
     from jaxrec.envs.fcpo import fcpo_setup
     from jaxrec.errors import ConfigError
     from jaxrec.models.mf import MFConfig
@@ -142,13 +171,12 @@ def _protocol(args: argparse.Namespace):
         n_items=n_items,
         mf_config=MFConfig(dim=args.dim, epochs=args.mf_epochs),
     )
-    protocol = Protocol.from_setup(setup, args.train_steps, args.test_steps, args.exclude_seen)
     print(
-        f"{args.data}: {protocol.train_env.n_users} users, {setup.split.n_items} items, popular "
+        f"{args.data}: {len(setup.split.users)} users, {setup.split.n_items} items, popular "
         f"group {int(setup.is_head.sum())} items (pivot {setup.pivot})",
         flush=True,
     )
-    return protocol
+    return setup
 
 
 def _floats(text: str, field: str) -> list[float]:
@@ -175,12 +203,13 @@ def run(args: argparse.Namespace) -> int:
     if args.algorithm == "sweep":
         limits = _floats(args.limits, "limits")
         ratios = _floats(args.head_ratios, "head_ratios")
-        return _run_sweep(args, _protocol(args), limits, ratios)
+        return _run_sweep(args, limits, ratios)
     config = TrainConfig(
         algorithm=args.algorithm,
         iterations=args.iterations,
         cost_limit=args.cost_limit,
         delta=args.delta,
+        cost_margin_lr=args.cost_margin_lr,
     )
     return _run_train(args, config, _protocol(args))
 
@@ -207,7 +236,7 @@ def _run_train(args: argparse.Namespace, config, protocol) -> int:
         config, protocol.train_env, protocol.train_params, [args.cost_limit], args.seeds
     )
     seconds = time.perf_counter() - started
-    metrics = policy_metrics(runner.policy, config, protocol)
+    metrics = policy_metrics(runner.policy, config, protocol, test_action=args.test_action)
     results = {
         "algorithm": args.algorithm,
         "data": args.data,
@@ -253,7 +282,12 @@ def _run_compare(args: argparse.Namespace, protocol) -> int:
         flush=True,
     )
     table = compare_methods(
-        protocol, args.cost_limit, args.iterations, args.seeds, {"delta": args.delta}
+        protocol,
+        args.cost_limit,
+        args.iterations,
+        args.seeds,
+        {"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        test_action=args.test_action,
     )
     frame = table_frame(table)
     out = Path(args.out)
@@ -275,29 +309,39 @@ def _run_compare(args: argparse.Namespace, protocol) -> int:
     return 0
 
 
-def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
+def _run_sweep(args: argparse.Namespace, limits, ratios) -> int:
     from pathlib import Path
 
-    from jaxrec.agents.fcpo_experiment import plot_tradeoff, tradeoff_sweep
-    from jaxrec.io import atomic_path, save_figure, write_json
+    import jax
 
+    from jaxrec.agents.fcpo_experiment import Protocol
+    from jaxrec.experiments.fcpo_curves import PROTOCOLS, curves_table, plot_curves, run_curves
+    from jaxrec.io import save_figure, write_json
+
+    setup = _setup(args)
+    protocols = {
+        name: Protocol.from_setup(setup, args.train_steps, args.test_steps, exclude)
+        for name, exclude in PROTOCOLS.items()
+    }
     print(
-        f"trade-off sweep: CPO at limits {limits} x {args.seeds} seed(s) (one program), static "
-        f"re-ranker at head ratios {ratios} ...",
+        f"trade-off sweep: CPO and PPO-Lagrangian at limits {limits} x {args.seeds} seed(s), "
+        f"static re-ranker at head ratios {ratios}, most-popular and MF-greedy; tested with seen "
+        f"items allowed and excluded; {args.bootstrap} bootstrap draws over test users and seeds",
         flush=True,
     )
-    frame = tradeoff_sweep(
-        protocol,
+    results = run_curves(
+        protocols,
         limits,
         ratios,
         args.iterations,
         args.seeds,
         k=args.sweep_k,
-        config_overrides={"delta": args.delta},
+        config_overrides={"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        test_action=args.test_action,
+        n_draws=args.bootstrap,
+        key=jax.random.key(args.data_seed),
     )
     out = Path(args.out)
-    with atomic_path(out / "tradeoff.csv") as tmp:
-        frame.to_csv(tmp, index=False)
     write_json(
         out / "tradeoff.json",
         {
@@ -307,13 +351,19 @@ def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
             "head_ratios": ratios,
             "iterations": args.iterations,
             "seeds": args.seeds,
-            "rows": frame.to_dict(orient="records"),
+            "delta": args.delta,
+            "cost_margin_lr": args.cost_margin_lr,
+            "test_action": args.test_action,
+            "bootstrap_draws": args.bootstrap,
+            "train_steps": args.train_steps,
+            "protocols": results,
         },
     )
-    save_figure(out / "tradeoff.png", plot_tradeoff(frame, args.sweep_k))
-    summary = frame.groupby(["method", "setting"])[["ndcg", "gini", "pop_rate"]].mean()
-    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {out}/tradeoff.csv, tradeoff.json, tradeoff.png")
+    save_figure(out / "tradeoff.png", plot_curves(results, args.sweep_k))
+    for name, summary in results.items():
+        print(f"\n{name} (@{args.sweep_k}; mean [95% CI]; ns: the CI of the gap covers 0)")
+        print(curves_table(summary).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out}/tradeoff.json, tradeoff.png")
     return 0
 
 
@@ -328,7 +378,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if not args.agent:
         raise ConfigError("agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)")
     policy, config, metadata = load_agent(args.agent)
-    metrics = policy_metrics(policy, config, _protocol(args), batch_dims=1)
+    metrics = policy_metrics(
+        policy, config, _protocol(args), batch_dims=1, test_action=args.test_action
+    )
     results = {
         "agent": str(Path(args.agent).absolute()),
         "algorithm": config.algorithm,

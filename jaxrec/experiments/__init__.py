@@ -1,0 +1,1 @@
+"""Experiment layer: drivers, tidy frames, summaries and plots built on the library packages."""
