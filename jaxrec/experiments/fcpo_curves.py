@@ -34,7 +34,7 @@ from jaxrec.agents.train import TrainConfig
 from jaxrec.metrics import gini, ndcg_at_k, recall_at_k
 from jaxrec.metrics.bootstrap import (
     basic_interval,
-    bootstrap_weights,
+    resample_counts,
     significant,
     weighted_mean,
 )
@@ -149,13 +149,13 @@ def curve_summary(
     k_users, k_seeds = jax.random.split(key)
     n_users = len(arms[0].n_relevant)
     ones_row = jnp.ones((1, n_users), jnp.float32)
-    user_weights = jnp.concatenate([ones_row, bootstrap_weights(k_users, n_users, n_draws)])
+    user_weights = jnp.concatenate([ones_row, resample_counts(k_users, n_users, n_draws)])
     seed_weights = {}
     draws = []
     for arm in arms:
         n_seeds = arm.items.shape[0]
         if n_seeds not in seed_weights:
-            resampled = bootstrap_weights(jax.random.fold_in(k_seeds, n_seeds), n_seeds, n_draws)
+            resampled = resample_counts(jax.random.fold_in(k_seeds, n_seeds), n_seeds, n_draws)
             seed_weights[n_seeds] = jnp.concatenate([jnp.ones((1, n_seeds)), resampled])
         draws.append(arm_draws(arm, is_head, k, user_weights, seed_weights[n_seeds]))
     rows = []

@@ -7,9 +7,8 @@ the value returned on degenerate input). :func:`lorenz_curve` alone is NumPy, fo
 from jaxrec.metrics.accuracy import auc, log_loss
 from jaxrec.metrics.bootstrap import (
     basic_interval,
-    bootstrap_indices,
-    bootstrap_weights,
     percentile_interval,
+    resample_counts,
     significant,
     weighted_mean,
 )
@@ -42,8 +41,6 @@ __all__ = [
     "POSITION_WEIGHT_KINDS",
     "auc",
     "basic_interval",
-    "bootstrap_indices",
-    "bootstrap_weights",
     "bucket_shares",
     "entropy",
     "expected_exposure",
@@ -63,6 +60,7 @@ __all__ = [
     "position_weights",
     "precision_at_k",
     "recall_at_k",
+    "resample_counts",
     "significant",
     "target_exposure",
     "top_share",

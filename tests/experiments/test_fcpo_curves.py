@@ -15,9 +15,14 @@ from jaxrec.experiments.fcpo_curves import (
     curves_table,
     interpolate_curve,
 )
-from jaxrec.metrics.bootstrap import bootstrap_indices, bootstrap_weights
+from jaxrec.metrics.bootstrap import resample_counts
 
 N_USERS, N_ITEMS, T, K = 30, 40, 12, 10
+
+
+def bootstrap_indices(key, n_units, n_draws):
+    """The resampled unit indices behind ``resample_counts(key, ...)``: i32[n_draws, n_units]."""
+    return np.asarray(jax.random.randint(key, (n_draws, n_units), 0, n_units))
 
 
 def random_arm(rng, method, setting, n_seeds, head_bias=0.0, hit_rate=0.2):
@@ -66,8 +71,8 @@ def test_arm_draws_match_explicit_resampling_of_users_and_seeds():
         arm,
         jnp.asarray(is_head),
         K,
-        bootstrap_weights(k_users, N_USERS, n_draws),
-        bootstrap_weights(k_seeds, 3, n_draws),
+        resample_counts(k_users, N_USERS, n_draws),
+        resample_counts(k_seeds, 3, n_draws),
     )
     for b in range(n_draws):
         per_seed = numpy_metrics(arm, user_rows[b], is_head)
