@@ -1,6 +1,6 @@
 """Reading and checking TOML configuration files, with errors that name the file, line or key.
 
-Shared by the simulation configs (:mod:`jaxrec.envs.config`), sweep files (:mod:`jaxrec.sweep.spec`)
+Shared by the simulation configs (:mod:`jaxrec.experiments.config`), sweep files (:mod:`jaxrec.sweep.spec`)
 and marketplace policy files (:mod:`jaxrec.agents.marketplace`).
 """
 

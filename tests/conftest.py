@@ -6,6 +6,8 @@ import os
 
 # Tests run on CPU with float32, as users do by default; keep XLA from grabbing every core per worker.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# figures go to files: never a GUI backend (library code leaves the backend alone)
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 from hypothesis import HealthCheck, settings
 

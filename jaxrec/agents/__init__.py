@@ -28,11 +28,12 @@ from jaxrec.agents.gae import center, gae, standardize
 from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
 from jaxrec.agents.networks import Critic, GaussianPolicy
 from jaxrec.agents.ppo_lagrangian import lagrangian_advantage, ppo_update, update_multiplier
-from jaxrec.agents.selection import select_slate
-from jaxrec.agents.train import TrainConfig, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import CPOConfig, evaluate, make_train, protocol_metrics
+from jaxrec.ops.selection import select_slate
 
 __all__ = [
     "POLICIES",
+    "CPOConfig",
     "Critic",
     "GaussianPolicy",
     "GreedyPolicy",
@@ -42,7 +43,6 @@ __all__ = [
     "Policy",
     "RandomPolicy",
     "StaticRerankPolicy",
-    "TrainConfig",
     "center",
     "conjugate_gradient",
     "cpo_step",

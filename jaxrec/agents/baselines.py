@@ -13,9 +13,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxrec.agents.selection import select_slate
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.errors import ConfigError
+from jaxrec.ops.selection import select_slate
 
 
 class Policy(Protocol):

@@ -1,5 +1,5 @@
 """Orbax checkpoints of trained agents: the policy parameters (any batch of seeds / limits) plus the
-:class:`jaxrec.agents.train.TrainConfig` that rebuilds the network, so a saved agent can be reloaded
+:class:`jaxrec.agents.train.CPOConfig` that rebuilds the network, so a saved agent can be reloaded
 and evaluated without retraining.
 
 Layout of ``DIR``: ``DIR/params`` (an orbax PyTree checkpoint, which orbax finalises by an atomic
@@ -16,12 +16,12 @@ from typing import Any
 
 import jax
 
-from jaxrec.agents.train import TrainConfig
+from jaxrec.agents.train import CPOConfig
 from jaxrec.errors import DataFormatError
 from jaxrec.io import write_json
 
 
-def save_agent(directory: str | Path, policy: Any, config: TrainConfig, **metadata: Any) -> Path:
+def save_agent(directory: str | Path, policy: Any, config: CPOConfig, **metadata: Any) -> Path:
     """Write ``policy`` (a parameter pytree, batched or not) and ``config`` under ``directory``
     (which must not hold an agent yet). ``metadata`` (JSON-ready) is stored beside the config."""
     import orbax.checkpoint as ocp
@@ -37,7 +37,7 @@ def save_agent(directory: str | Path, policy: Any, config: TrainConfig, **metada
     return directory
 
 
-def load_agent(directory: str | Path) -> tuple[Any, TrainConfig, dict]:
+def load_agent(directory: str | Path) -> tuple[Any, CPOConfig, dict]:
     """Read an agent written by :func:`save_agent`: ``(policy, config, metadata)``.
 
     Raises:
@@ -53,7 +53,7 @@ def load_agent(directory: str | Path) -> tuple[Any, TrainConfig, dict]:
         meta = json.loads(meta_path.read_text())
         fields = meta["config"]
         fields["hidden"] = tuple(fields["hidden"])
-        config = TrainConfig(**fields)
+        config = CPOConfig(**fields)
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise DataFormatError(str(meta_path), f"not an agent description: {error}") from error
     with ocp.StandardCheckpointer() as checkpointer:

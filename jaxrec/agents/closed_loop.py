@@ -39,19 +39,19 @@ import jax.numpy as jnp
 import optax
 
 from jaxrec.agents.marketplace import RerankParams, adjusted_scores, constrained_slate
-from jaxrec.agents.selection import select_slate
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.errors import ConfigError
 from jaxrec.models.adversarial import (
     AdversaryConfig,
     FeatureTables,
-    TrainConfig,
+    FMTrainConfig,
     make_optimizer,
     model_config,
     train_step,
 )
-from jaxrec.models.fm import bce_with_logits, fm_logits
+from jaxrec.models.fm import bce_with_logits
 from jaxrec.models.mf import mf_logits
+from jaxrec.ops.selection import select_slate
 
 SCORERS = ("mf", "fm", "aafm")
 Params = dict[str, Any]
@@ -211,21 +211,6 @@ def score_all(
     return fm["bias"] + per_user[:, None] + per_item[None, :] + user_rows @ combined.T
 
 
-def pair_logits(
-    params: Params,
-    users: jax.Array,
-    items: jax.Array,
-    producers: jax.Array,
-    n_users: int,
-    n_items: int,
-    config: LoopConfig,
-) -> jax.Array:
-    """Scorer logits of paired (user, item) samples: i32[B] each -> f32[B]."""
-    if config.scorer == "mf":
-        return mf_logits(params, users, items)
-    return fm_logits(params["fm"], fm_feature_ids(users, items, producers, n_users, n_items))
-
-
 def _mf_loss(params: Params, users, items, labels, l2: float) -> jax.Array:
     logits = mf_logits(params, users, items)
     penalty = jnp.sum(params["user"][users] ** 2, -1) + jnp.sum(params["item"][items] ** 2, -1)
@@ -285,7 +270,7 @@ def fit_on_log(
     else:
         adversary = _fm_adversary(config)
         optimizer = make_optimizer(
-            TrainConfig(dim=config.dim, learning_rate=config.learning_rate, l2=config.l2)
+            FMTrainConfig(dim=config.dim, learning_rate=config.learning_rate, l2=config.l2)
         )
         feature_ids = fm_feature_ids(users, items, producers, n_users, n_items)  # [N, 3]
         # AAFM's feature statistics, counted on the logged impressions: alpha_v = frequency of
@@ -490,11 +475,11 @@ def run_closed_loop(
     of :data:`jaxrec.metrics.health.HEALTH_METRICS`, ``retrained`` and ``gave_way_*``; ``carry`` is
     the final batched carry. At most two programs compile (the chunk and a shorter last one).
     """
-    import numpy as np
-    import pandas as pd
     from tqdm.auto import tqdm
 
     from jaxrec.metrics.health import make_health_metrics, user_segments
+    from jaxrec.ops.chunks import per_length, run_chunks
+    from jaxrec.ops.tables import concat_chunks, tidy_frame
 
     if rerank_params is not None and env.slate_size < int(rerank_params.min_new_slots):
         raise ConfigError("slate.min_new_slots", f"exceeds the slate size {env.slate_size}")
@@ -502,27 +487,23 @@ def run_closed_loop(
     keys = jax.random.split(jax.random.key(seed), n_worlds)
     # params are arguments, not closed-over constants, so XLA does not constant-fold the world
     init = jax.jit(jax.vmap(lambda k, p: init_loop_carry(env, k, p, config), in_axes=(0, None)))
-    carry = init(keys, env_params)
-    programs: dict[int, Callable] = {}
-    chunks: list[dict[str, np.ndarray]] = []
-    bar = tqdm(total=n_steps, desc=desc, unit="step", disable=not progress)
-    done = 0
-    while done < n_steps:
-        length = min(chunk, n_steps - done)
-        if length not in programs:
-            rollout = make_closed_loop(
-                env, config, length, metrics_fn, rerank=rerank_params is not None
-            )
-            programs[length] = jax.jit(
-                jax.vmap(rollout, in_axes=(0, None, None, None)), donate_argnums=(0,)
-            )
-        carry, metrics = programs[length](carry, env_params, rerank_params, jnp.int32(done))
-        chunks.append({name: np.asarray(value) for name, value in metrics.items()})
-        done += length
-        bar.update(length)
-    bar.close()
-    world, step = np.meshgrid(np.arange(n_worlds), np.arange(1, n_steps + 1), indexing="ij")
-    columns = {"world": world.ravel(), "step": step.ravel()}
-    for name in sorted(chunks[0]):
-        columns[name] = np.concatenate([c[name] for c in chunks], axis=1).ravel()
-    return pd.DataFrame(columns), carry
+    program = per_length(
+        lambda length: jax.jit(
+            jax.vmap(
+                make_closed_loop(env, config, length, metrics_fn, rerank=rerank_params is not None),
+                in_axes=(0, None, None, None),
+            ),
+            donate_argnums=(0,),
+        )
+    )
+
+    def advance(carry: LoopCarry, length: int, done: int):
+        return program(length)(carry, env_params, rerank_params, jnp.int32(done))
+
+    chunks = []
+    with tqdm(total=n_steps, desc=desc, unit="step", disable=not progress) as bar:
+        run = run_chunks(advance, init(keys, env_params), n_steps, chunk)
+        for done, metrics, carry in run:  # noqa: B007 (the last carry is returned)
+            chunks.append(metrics)
+            bar.update(done - bar.n)
+    return tidy_frame(concat_chunks(chunks), names=sorted(chunks[0])), carry

@@ -1,7 +1,7 @@
 """Constrained Policy Optimization (Achiam et al. 2017, "Constrained Policy Optimization", ICML), the
 update behind FCPO (Ge et al. 2021, "Towards Long-term Fairness in Recommendation", WSDM).
 
-Around the current parameters ``theta_k`` CPO solves, in ascent form (REFERENCE.md §1),
+Around the current parameters ``theta_k`` CPO solves, in ascent form (docs/algorithms.md §1),
 
     max_x  g.x   s.t.   c + b.x <= 0,   0.5 x^T H x <= delta
 
@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-# Case labels, as in Achiam's reference code and REFERENCE.md §1.
+# Case labels, as in Achiam's reference code and docs/algorithms.md §1.
 CASE_INFEASIBLE_RECOVERY = 0
 CASE_FEASIBLE_RECOVERY = 1
 CASE_DUAL = 2

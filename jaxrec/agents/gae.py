@@ -69,5 +69,5 @@ def standardize(advantages: jax.Array, eps: float = 1e-8) -> jax.Array:
 
 def center(advantages: jax.Array) -> jax.Array:
     """Zero mean only, over all entries: for cost advantages, whose scale must stay that of the
-    cost so the constraint's linearisation ``c + b.x`` keeps its units (REFERENCE.md §1)."""
+    cost so the constraint's linearisation ``c + b.x`` keeps its units (docs/algorithms.md §1)."""
     return advantages - advantages.mean()

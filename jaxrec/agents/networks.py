@@ -16,8 +16,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrec.agents.selection import select_slate
-
 # a Python float: a jnp call at import would start the JAX backend before jax.distributed.initialize
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -80,10 +78,3 @@ def gaussian_kl(
     return jnp.sum(
         log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5, axis=-1
     )
-
-
-def items_for_actions(
-    actions: jax.Array, item_embeddings: jax.Array, available: jax.Array
-) -> jax.Array:
-    """The best available item for each action vector: f[U, d], f[I, d], bool[U, I] -> i32[U]."""
-    return select_slate(actions @ item_embeddings.T, available, 1)[:, 0]

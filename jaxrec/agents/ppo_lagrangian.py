@@ -1,6 +1,6 @@
 """PPO-Lagrangian: clipped PPO (Schulman et al. 2017) on a Lagrangian of reward and cost, the
 standard constrained-RL baseline (Ray, Achiam & Amodei 2019, "Benchmarking Safe Exploration in Deep
-Reinforcement Learning") shipped next to CPO (REFERENCE.md §1).
+Reinforcement Learning") shipped next to CPO (docs/algorithms.md §1).
 
 The policy maximises the clipped surrogate of the combined advantage ``(A - l A_C) / (1 + l)``
 (dividing by ``1 + l`` keeps its scale bounded as the multiplier grows); the multiplier follows

@@ -1,11 +1,11 @@
-"""Static baselines on the FCPO protocol (REFERENCE.md §1): random, most-popular, MF-greedy
+"""Static baselines on the FCPO protocol (docs/algorithms.md §1): random, most-popular, MF-greedy
 (relevance) and the static group-exposure re-ranker, served through the same
 :class:`jaxrec.envs.fcpo.FCPOEnv` test rollout as the learned agents, so every method is scored by
 the same hits and :func:`jaxrec.agents.train.protocol_metrics`.
 
 A static baseline ignores the episode's state, so its whole test episode is one ranked list of
 ``T`` distinct items per user, served one per step (position k = step k). The lists reuse the
-platform baselines' selection: :func:`jaxrec.agents.selection.select_slate` for the plain scorers
+platform baselines' selection: :func:`jaxrec.ops.selection.select_slate` for the plain scorers
 and :class:`jaxrec.agents.baselines.StaticRerankPolicy` (its quota logic, driven through a thin
 adapter) for the re-ranker, whose head share over the episode is its ``head_ratio``.
 """
@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.agents.baselines import StaticRerankParams, StaticRerankPolicy
-from jaxrec.agents.selection import select_slate
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams
 from jaxrec.errors import ConfigError
+from jaxrec.ops.selection import select_slate
 
 BASELINES = ("random", "most_popular", "mf_greedy", "static_rerank")
 
@@ -37,9 +37,6 @@ class _ScoresAsLogits:
 
     def action_mask(self, obs: types.SimpleNamespace) -> jax.Array:
         return obs.mask
-
-    def mask_scores(self, scores: jax.Array, obs: types.SimpleNamespace) -> jax.Array:
-        return jnp.where(obs.mask, scores, -jnp.inf)
 
 
 def rerank_ranking(

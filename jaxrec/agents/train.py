@@ -6,7 +6,7 @@ one episode, GAE for reward and cost, the policy update, critic fits) is inside 
 ``jax.jit(jax.vmap(train))(keys, limits)`` trains many seeds (and cost limits, a traced argument)
 as one program.
 
-Scales (REFERENCE.md §1): ``J_C`` is the mean episode cost over users and the limit ``d`` is per
+Scales (docs/algorithms.md §1): ``J_C`` is the mean episode cost over users and the limit ``d`` is per
 episode. The cost surrogate ``mean(ratio * A_C)`` is per step, so CPO's constraint value is put on the
 same per-step scale, ``c = (J_C - d) / episode_len``.
 """
@@ -34,6 +34,7 @@ from jaxrec.agents.ppo_lagrangian import (
     ppo_update,
     update_multiplier,
 )
+from jaxrec.envs.environment import VectorActionEnvironment
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams
 from jaxrec.errors import ConfigError
 from jaxrec.metrics import f1, gini, ndcg_at_k, popularity_rate, precision_at_k, recall_at_k
@@ -42,7 +43,7 @@ ALGORITHMS = ("cpo", "ppo-lag")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class CPOConfig:
     """Hyper-parameters of :func:`make_train`.
 
     Attributes:
@@ -166,7 +167,7 @@ METRIC_NAMES = (
 )
 
 
-def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
+def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any):
     """Build ``train(key, cost_limit=config.cost_limit, env_params=env_params) -> (RunnerState,
     metrics)``.
 
@@ -319,7 +320,7 @@ def make_train(config: TrainConfig, env: FCPOEnv, env_params: FCPOParams):
         def cost_surrogate(policy):
             return jnp.mean(jnp.exp(log_ratio(policy)) * cost_adv)
 
-        # the learned margin (TrainConfig.cost_margin_lr); an infinite limit never violates
+        # the learned margin (CPOConfig.cost_margin_lr); an infinite limit never violates
         violation = jnp.where(jnp.isfinite(cost_limit), episode_cost - cost_limit, 0.0)
         margin = jnp.maximum(runner.cost_margin + config.cost_margin_lr * violation, 0.0)
         c = (episode_cost + margin - cost_limit) / horizon
@@ -445,7 +446,7 @@ TEST_ACTIONS = ("sample", "mean")
 
 def evaluate(
     policy,
-    config: TrainConfig,
+    config: CPOConfig,
     env: FCPOEnv,
     env_params: FCPOParams,
     test_action: str = "sample",
@@ -490,7 +491,7 @@ def protocol_metrics(
     is_head: jax.Array,
     ks: tuple[int, ...] = (5, 10, 20),
 ) -> dict[str, jax.Array]:
-    """FCPO test metrics at each cut-off ``k`` (position k = time step k; REFERENCE.md §1).
+    """FCPO test metrics at each cut-off ``k`` (position k = time step k; docs/algorithms.md §1).
 
     ``recall``, ``precision``, ``ndcg`` are means over users (recall over the targets counted before
     the rollout); ``f1 = 2PR/(P+R)`` of those means; ``gini`` of per-item recommendation counts over
@@ -517,3 +518,7 @@ def protocol_metrics(
             f"pop_rate@{k}": popularity_rate(is_head[items[:, :k]], axis=(-2, -1)),
         }
     return out
+
+
+# the name before the three trainer configs got distinct names; kept for existing callers
+TrainConfig = CPOConfig

@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 
-from jaxrec.agents.train import TrainConfig, make_train
+from jaxrec.agents.train import CPOConfig, make_train
 from jaxrec.bench import device_info, time_compiled
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     params = tiny_fcpo_params(
         jax.random.key(0), args.users, args.items, args.dim, n_targets=args.targets
     )
-    config = TrainConfig(algorithm="cpo", iterations=args.iterations, cost_limit=args.cost_limit)
+    config = CPOConfig(algorithm="cpo", iterations=args.iterations, cost_limit=args.cost_limit)
     train = make_train(config, env, params)
     record: dict[str, Any] = {
         "benchmark": "cpo",

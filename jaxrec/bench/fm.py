@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxrec.bench import device_info, time_compiled
 from jaxrec.data.fm_synthetic import synthetic_feature_data
 from jaxrec.models.adversarial import (
-    TrainConfig,
+    FMTrainConfig,
     feature_tables,
     init_params,
     make_optimizer,
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3)
 
 
-def _epoch_seconds(dataset, config: TrainConfig, n_seeds: int, adversarial: bool, repeats: int):
+def _epoch_seconds(dataset, config: FMTrainConfig, n_seeds: int, adversarial: bool, repeats: int):
     adversary = model_config("aafm")
     keys = jax.random.split(jax.random.key(0), n_seeds)
     params = jax.vmap(lambda k: init_params(k, dataset, config, adversary))(keys)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         valid_fraction=0.01,
         test_fraction=0.01,
     )
-    config = TrainConfig(dim=args.dim, batch_size=args.batch_size)
+    config = FMTrainConfig(dim=args.dim, batch_size=args.batch_size)
     n_train = len(dataset.train)
     per_epoch = n_train // args.batch_size * args.batch_size
     record: dict[str, Any] = {

@@ -188,7 +188,7 @@ def _frontier_timing(args: argparse.Namespace) -> dict[str, Any]:
     is excluded from ``run_s`` (the best of ``--frontier-repeats`` interleaved calls).
     """
     from jaxrec.data.ecommerce import synthetic_ecommerce
-    from jaxrec.pareto.ecommerce import TrainConfig, log_arrays, make_train_fn
+    from jaxrec.pareto.ecommerce import ParetoTrainConfig, log_arrays, make_train_fn
 
     data = synthetic_ecommerce(n_lists=20000)
     first = np.linspace(0, 0.95, args.frontier_settings)
@@ -203,7 +203,7 @@ def _frontier_timing(args: argparse.Namespace) -> dict[str, Any]:
     }
     calls, compile_s = {}, {}
     for name, (mode, gram, settings) in variants.items():
-        config = TrainConfig(steps=args.frontier_steps, gram=gram)
+        config = ParetoTrainConfig(steps=args.frontier_steps, gram=gram)
         program = make_train_fn(data, ("ctr", "gmv"), config, mode)
         start = time.perf_counter()
         compiled = program.lower(settings, seeds, train, test).compile()

@@ -46,6 +46,27 @@ def add_out(
     parser.add_argument("--out", required=required, help=help)
 
 
+def add_popularity_beta(
+    parser: argparse.ArgumentParser, default: float | None = None, aliases: Sequence[str] = ()
+) -> None:
+    """``--popularity-beta B``: the Matthew-effect strength (``EnvParams.popularity_beta``), one
+    name on every command; ``None`` leaves the config's or the platform's default (0.5)."""
+    shown = "the config's, else 0.5" if default is None else default
+    parser.add_argument(
+        "--popularity-beta",
+        *aliases,
+        dest="popularity_beta",
+        type=float,
+        default=default,
+        help=f"Matthew-effect strength, EnvParams.popularity_beta (default {shown})",
+    )
+
+
+def env_overrides(args: argparse.Namespace) -> dict:
+    """Traced platform parameters set on the command line (``--popularity-beta``)."""
+    return {} if args.popularity_beta is None else {"popularity_beta": args.popularity_beta}
+
+
 def at_least(value: int, field: str, minimum: int = 1) -> int:
     """``value`` if it is ``>= minimum``, else a :class:`~jaxrec.errors.ConfigError` on ``field``."""
     from jaxrec.errors import ConfigError
@@ -57,7 +78,14 @@ def at_least(value: int, field: str, minimum: int = 1) -> int:
 
 def number_list(text: str, field: str, kind: Callable[[str], float] = float) -> list:
     """Comma-separated numbers (``kind`` = ``float`` or ``int``), at least one, or an error naming
-    ``field`` and the text."""
+    ``field`` and the text.
+
+    >>> number_list("1, 2.5,inf", "limits")
+    [1.0, 2.5, inf]
+    >>> number_list("1,x", "limits")
+    Traceback (most recent call last):
+    jaxrec.errors.ConfigError: limits: expected comma-separated numbers, got '1,x'
+    """
     from jaxrec.errors import ConfigError
 
     try:

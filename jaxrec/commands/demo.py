@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxrec.commands._options import add_popularity_beta, env_overrides
+
 DEMO_POLICIES = ("random", "most_popular", "greedy", "static_rerank")
 
 
@@ -24,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
+    add_popularity_beta(parser)
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -32,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from jaxrec.data import synthetic_world
-    from jaxrec.envs.experiment import format_summary, run_policies, summarize
     from jaxrec.envs.platform import PlatformEnv
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments.plots import plot_lorenz, plot_metric_over_time
+    from jaxrec.experiments.simulation import format_summary, run_policies, summarise
     from jaxrec.io import write_json, write_parquet
-    from jaxrec.plots import plot_lorenz, plot_metric_over_time
 
     for name in ("worlds", "users", "items", "steps"):
         if getattr(args, name) < 1:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed, n_users=args.users, n_items=args.items, n_producers=min(64, args.items)
     )
     env = PlatformEnv(n_users=args.users, slate_size=10)
-    params = env.default_params(world)
+    params = env.default_params(world, **env_overrides(args))
     print(
         f"jaxrec demo: {args.worlds} worlds x {args.users} users x {args.items} items, "
         f"slate 10, {args.steps} steps, on {jax.devices()[0].platform}"
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     write_parquet(out / "metrics.parquet", frame)
-    summary = summarize(frame)
+    summary = summarise(frame)
     write_json(out / "summary.json", summary.to_dict(orient="records"))
     plot_metric_over_time(frame, "exposure_gini", out / "exposure_gini.png", ylabel="exposure Gini")
     plot_metric_over_time(frame, "head_share", out / "head_share.png", ylabel="head-group share")

@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.data.features import ml100k_features
     from jaxrec.data.fm_synthetic import synthetic_feature_data
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments import fm as ex
     from jaxrec.io import save_figure, write_json
-    from jaxrec.models import fm_experiment as ex
-    from jaxrec.models.adversarial import TrainConfig
+    from jaxrec.models.adversarial import FMTrainConfig
 
     if args.seeds < 1:
         raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         dataset = synthetic_feature_data(n_samples=args.samples, seed=args.data_seed)
     dim = args.dim or (64 if args.data == "ml-100k" else 16)
-    config = TrainConfig(dim, args.batch_size, args.lr, args.l2, args.epochs, args.patience,
+    config = FMTrainConfig(dim, args.batch_size, args.lr, args.l2, args.epochs, args.patience,
                          args.clean_epochs)  # fmt: skip
     overrides = {k: v for k, v in (("reweight_t", args.t), ("eps", args.eps),
                                    ("normalise", args.normalise)) if v is not None}  # fmt: skip

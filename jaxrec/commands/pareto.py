@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from jaxrec.data.ecommerce import load_diginetica, synthetic_ecommerce
-    from jaxrec.data.simulator_log import simulator_log_data
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments.pareto import plot_frontier, trace_frontier
+    from jaxrec.experiments.simulator_log import simulator_log_data
     from jaxrec.io import atomic_path, save_figure, write_json
-    from jaxrec.pareto.ecommerce import TrainConfig, parse_objectives
-    from jaxrec.pareto.experiment import plot_frontier, trace_frontier
+    from jaxrec.pareto.ecommerce import ParetoTrainConfig, parse_objectives
 
     default_objectives = "accuracy,exposure" if args.data == "simulator" else "ctr,gmv"
     objectives = parse_objectives(args.objectives or default_objectives)
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         data = synthetic_ecommerce(n_lists=args.lists, seed=args.data_seed)
-    config = TrainConfig(
+    config = ParetoTrainConfig(
         args.steps,
         args.batch_lists,
         args.dim,

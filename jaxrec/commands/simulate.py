@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxrec.commands._options import add_popularity_beta, env_overrides
+
 POLICY_CHOICES = ("random", "most_popular", "greedy", "static_rerank")
 
 
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help="horizon (overrides [run] steps)")
     parser.add_argument("--worlds", type=int, help="parallel worlds (overrides [run] worlds)")
     parser.add_argument("--seed", type=int, help="seed (overrides [run] seed)")
+    add_popularity_beta(parser)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
@@ -29,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_world(config, data: str, data_dir: str | None, seed: int):
     """The world a simulation runs on: synthetic from ``config.world`` or fitted from MovieLens."""
-    from jaxrec.data import load_ml1m, load_ml100k, synthetic_world, world_from_ratings
+    from jaxrec.data import load_ml1m, load_ml100k, synthetic_world
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments.worlds import world_from_ratings
 
     if data == "synthetic":
         return synthetic_world(seed, config.world)
@@ -43,12 +47,12 @@ def build_world(config, data: str, data_dir: str | None, seed: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxrec.envs.config import load_simulation_config
-    from jaxrec.envs.experiment import format_summary, run_policies, summarize
     from jaxrec.envs.platform import PlatformEnv
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments.config import load_simulation_config
+    from jaxrec.experiments.plots import plot_metric_over_time
+    from jaxrec.experiments.simulation import format_summary, run_policies, summarise
     from jaxrec.io import write_json, write_parquet
-    from jaxrec.plots import plot_metric_over_time
 
     config = load_simulation_config(args.config)
     overrides = {"steps": args.steps, "worlds": args.worlds, "seed": args.seed}
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     world = build_world(config, args.data, args.data_dir, run_config["seed"])
     env_static = {"n_users": min(config.world.n_users, world.n_pool_users), **config.env_static}
     env = PlatformEnv(**env_static)
-    params = env.default_params(world, **config.env_params)
+    params = env.default_params(world, **{**config.env_params, **env_overrides(args)})
     frame, _ = run_policies(
         env,
         params,
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     write_parquet(out / "metrics.parquet", frame.drop(columns="policy"))
-    summary = summarize(frame)
+    summary = summarise(frame)
     write_json(
         out / "summary.json",
         {

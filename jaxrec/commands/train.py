@@ -10,13 +10,14 @@ import argparse
 from jaxrec.commands._options import (
     add_data_options,
     add_out,
+    add_popularity_beta,
     add_seeds,
     at_least,
     data_dir,
     number_list,
 )
 
-CUTOFFS = (5, 10, 20)  # equal to jaxrec.agents.fcpo_experiment.CUTOFFS (kept import-free)
+CUTOFFS = (5, 10, 20)  # equal to jaxrec.experiments.fcpo.CUTOFFS (kept import-free)
 
 PROTOCOL_DESCRIPTION = (
     "Split ratings chronologically (FCPO protocol), fit MF item embeddings on the training part, "
@@ -123,14 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
     )
     platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
-    platform.add_argument(
-        "--popularity-beta",
-        "--matthew",
-        dest="popularity_beta",
-        type=float,
-        default=1.0,
-        help="Matthew-effect strength, EnvParams.popularity_beta (default 1.0)",
-    )
+    add_popularity_beta(platform, default=1.0, aliases=("--matthew",))
     platform.add_argument(
         "--world-seed", "--data-seed", dest="world_seed", type=int, default=0, help="world seed"
     )
@@ -245,7 +239,7 @@ def _load_ratings(args: argparse.Namespace):
 
 def _protocol(args: argparse.Namespace, train_steps: int):
     """The FCPO protocol of the data options; ``train_steps`` is the training episode length."""
-    from jaxrec.agents.fcpo_experiment import Protocol
+    from jaxrec.experiments.fcpo import Protocol
 
     setup = _setup(args)
     return Protocol.from_setup(setup, train_steps, args.test_steps, args.exclude_seen)
@@ -284,15 +278,18 @@ def _run_train(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    import numpy as np
-    import pandas as pd
-
     from jaxrec.agents.checkpoint import save_agent
-    from jaxrec.agents.fcpo_experiment import policy_metrics, summarise, train_grid
-    from jaxrec.agents.train import METRIC_NAMES, TrainConfig
+    from jaxrec.agents.train import CPOConfig
+    from jaxrec.experiments.fcpo import (
+        plot_learning_curves,
+        policy_metrics,
+        summarise,
+        train_grid,
+        train_log_frame,
+    )
     from jaxrec.io import save_figure, write_json, write_parquet
 
-    config = TrainConfig(
+    config = CPOConfig(
         algorithm=args.algorithm,
         iterations=args.iterations,
         cost_limit=args.cost_limit,
@@ -324,17 +321,11 @@ def _run_train(args: argparse.Namespace) -> int:
         "final_train_return": float(log["episode_return"][0, :, -10:].mean()),
         "metrics": summarise({name: v[0] for name, v in metrics.items()}),
     }
-    frame = pd.DataFrame(
-        {
-            "seed": np.repeat(np.arange(args.seeds), args.iterations),
-            "iteration": np.tile(np.arange(args.iterations), args.seeds),
-            **{name: np.asarray(log[name][0]).ravel() for name in METRIC_NAMES},
-        }
-    )
+    frame = train_log_frame({name: value[0] for name, value in log.items()})
     out = Path(args.out)
     write_json(out / "results.json", results)
     write_parquet(out / "train_log.parquet", frame)
-    save_figure(out / "learning_curves.png", _plot(frame, args.cost_limit))
+    save_figure(out / "learning_curves.png", plot_learning_curves(frame, args.cost_limit))
     save_agent(out / "agent", _first(runner.policy), config, data=args.data, seeds=args.seeds)
     m = results["metrics"]
     print(
@@ -349,7 +340,7 @@ def _run_train(args: argparse.Namespace) -> int:
 def _run_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jaxrec.agents.fcpo_experiment import compare_methods, table_frame
+    from jaxrec.experiments.fcpo import compare_methods, table_frame
     from jaxrec.io import atomic_path, write_json
 
     protocol = _trained_protocol(args)
@@ -391,7 +382,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
     import jax
 
-    from jaxrec.agents.fcpo_experiment import Protocol
+    from jaxrec.experiments.fcpo import Protocol
     from jaxrec.experiments.fcpo_curves import PROTOCOLS, curves_table, plot_curves, run_curves
     from jaxrec.io import save_figure, write_json
 
@@ -453,8 +444,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from jaxrec.agents.checkpoint import load_agent
-    from jaxrec.agents.fcpo_experiment import policy_metrics, summarise
     from jaxrec.errors import ConfigError
+    from jaxrec.experiments.fcpo import policy_metrics, summarise
     from jaxrec.io import write_json
 
     if not args.agent:
@@ -488,7 +479,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _run_platform(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jaxrec.agents.platform_cpo import (
+    from jaxrec.experiments.platform import (
         PlatformExperiment,
         plot_long_run,
         run_platform_experiment,
@@ -533,29 +524,3 @@ def _first(policy):
     import jax
 
     return jax.tree.map(lambda x: x[0], policy)
-
-
-def _plot(frame, cost_limit: float):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for column, ax, title in zip(
-        ("episode_return", "episode_cost"),
-        axes,
-        ("return per episode", "cost per episode"),
-        strict=True,
-    ):
-        grouped = frame.groupby("iteration")[column]
-        mean, std = grouped.mean(), grouped.std().fillna(0.0)
-        ax.plot(mean.index, mean.values)
-        ax.fill_between(mean.index, mean - std, mean + std, alpha=0.25)
-        ax.set_title(title)
-        ax.set_xlabel("iteration")
-    if cost_limit != float("inf"):
-        axes[1].axhline(cost_limit, color="red", linestyle="--", label="cost limit")
-        axes[1].legend()
-    fig.tight_layout()
-    return fig

@@ -1,6 +1,6 @@
 """jaxrec.data: worlds (synthetic or fitted from MovieLens), MovieLens loaders and splits."""
 
-from jaxrec.data.movielens import MovieLensData, load_ml1m, load_ml100k, world_from_ratings
+from jaxrec.data.movielens import MovieLensData, load_ml1m, load_ml100k
 from jaxrec.data.splits import FCPOSplit, fcpo_split, popular_group_pivot
 from jaxrec.data.synthetic import SyntheticWorldConfig, synthetic_world
 from jaxrec.data.world import World
@@ -15,5 +15,4 @@ __all__ = [
     "load_ml100k",
     "popular_group_pivot",
     "synthetic_world",
-    "world_from_ratings",
 ]

@@ -1,4 +1,4 @@
-"""The FCPO paper's chronological split and its popular-group pivot (REFERENCE.md §1).
+"""The FCPO paper's chronological split and its popular-group pivot (docs/algorithms.md §1).
 
 Ge et al. 2021, "Towards Long-term Fairness in Recommendation" (WSDM), evaluate on MovieLens-100K as
 follows: every rating (1-5) counts as a positive interaction; per user, ratings are sorted by time; the

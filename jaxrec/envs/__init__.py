@@ -1,5 +1,6 @@
 """jaxrec.envs: the simulated platform as a functional constrained MDP, its wrappers and rollouts."""
 
+from jaxrec.envs.environment import Environment, VectorActionEnvironment
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup, FCPOState, fcpo_params, fcpo_setup
 from jaxrec.envs.platform import (
     CHOICE_INDEPENDENT,
@@ -20,6 +21,7 @@ __all__ = [
     "AutoReset",
     "EnvParams",
     "EnvState",
+    "Environment",
     "EpisodeStats",
     "FCPOEnv",
     "FCPOParams",
@@ -28,6 +30,7 @@ __all__ = [
     "Noise",
     "Observation",
     "PlatformEnv",
+    "VectorActionEnvironment",
     "fcpo_params",
     "fcpo_setup",
     "init_carry",

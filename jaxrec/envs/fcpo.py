@@ -1,5 +1,5 @@
 """The FCPO paper protocol as a functional constrained MDP (Ge et al. 2021, "Towards Long-term
-Fairness in Recommendation", WSDM; REFERENCE.md §1).
+Fairness in Recommendation", WSDM; docs/algorithms.md §1).
 
 Every user of a chronological split (:func:`jaxrec.data.splits.fcpo_split`) is served one item per
 step (K = 1), all users in parallel. The reward is 1 when the item is one of the user's target items
@@ -29,6 +29,7 @@ import pandas as pd
 from jaxrec.data.splits import FCPOSplit, fcpo_split, popular_group_pivot
 from jaxrec.errors import ConfigError
 from jaxrec.models.mf import MFConfig, fit_mf
+from jaxrec.ops.selection import select_slate
 
 
 @flax.struct.dataclass
@@ -114,11 +115,7 @@ class FCPOEnv:
     def select(self, action: jax.Array, obs: FCPOObservation, params: FCPOParams) -> jax.Array:
         """The item served for each action vector f32[U, d]: the best available item by
         ``e_i . w`` (K = 1), i32[U]."""
-        # imported here: jaxrec.agents imports this module (its trainer is built on FCPOEnv), so a
-        # module-level import would be circular whenever jaxrec.envs is imported first
-        from jaxrec.agents.networks import items_for_actions
-
-        return items_for_actions(action, params.item_embeddings, obs.available)
+        return select_slate(action @ params.item_embeddings.T, obs.available, 1)[:, 0]
 
     def observation(self, state: FCPOState, params: FCPOParams) -> FCPOObservation:
         return FCPOObservation(
@@ -307,7 +304,7 @@ def fcpo_setup(
     mf_config: MFConfig | None = None,
 ) -> FCPOSetup:
     """Chronological split, popular group from training counts, and item embeddings from MF fitted
-    on the training interactions only (initial states + training histories; REFERENCE.md §1; the
+    on the training interactions only (initial states + training histories; docs/algorithms.md §1; the
     paper uses 100-d PMF, here logistic MF of :mod:`jaxrec.models.mf`).
 
     The agent's item vectors are ``[e_i, b_i]``: the factors with the item bias appended. Logistic MF

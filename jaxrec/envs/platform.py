@@ -23,12 +23,13 @@ the README ("Simulation model").
 
 from __future__ import annotations
 
+import inspect
+
 import flax.struct
 import jax
 import jax.numpy as jnp
 
 from jaxrec.data.world import World
-from jaxrec.envs import spaces
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.exposure import position_weights
 
@@ -241,11 +242,6 @@ class PlatformEnv:
                 for name, value in overrides.items()
             }
         )
-
-    # ------------------------------------------------------------------ spaces
-    def action_space(self, params: EnvParams | None = None) -> spaces.Slates:
-        n_items = params.world.n_items if params is not None else 0
-        return spaces.Slates(self.n_users, n_items, self.slate_size)
 
     # ------------------------------------------------------------------ reset
     def reset(self, key: jax.Array, params: EnvParams) -> tuple[Observation, EnvState]:
@@ -603,6 +599,12 @@ class PlatformEnv:
         }
         return self.observation(new_state), new_state, reward, cost, terminated, truncated, info
 
+
+# The one list of a platform config's keys, derived from the code: the static (shape-defining)
+# keys are PlatformEnv's constructor arguments, the traced ones EnvParams' fields. Simulation
+# configs, sweep files and the closed loop all validate against these.
+STATIC_KEYS = tuple(inspect.signature(PlatformEnv.__init__).parameters)[1:]
+PARAM_KEYS = tuple(name for name in EnvParams.__dataclass_fields__ if name != "world")
 
 _PARAM_DTYPES = {
     "choice_model": jnp.int32,

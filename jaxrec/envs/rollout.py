@@ -13,8 +13,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxrec.envs.environment import Environment
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.metrics.exposure import gini, top_share
+from jaxrec.ops.chunks import per_length, run_chunks
 
 METRIC_NAMES = (
     "reward",
@@ -74,7 +76,7 @@ Carry = tuple[Observation, EnvState, jax.Array]
 
 
 def make_rollout(
-    env: PlatformEnv,
+    env: Environment,
     policy: Any,
     n_steps: int,
     metrics_fn: Callable[..., dict[str, jax.Array]] = step_metrics,
@@ -124,16 +126,14 @@ def run_chunked(
     """
     # params are arguments, not closed-over constants, so XLA does not constant-fold the world
     init = jax.jit(jax.vmap(lambda k, p: init_carry(env, k, p), in_axes=(0, None)))
-    carry = init(keys, env_params)
-    programs: dict[int, Callable] = {}
-    done = 0
-    while done < n_steps:
-        length = min(chunk, n_steps - done)
-        if length not in programs:
-            rollout = make_rollout(env, policy, length)
-            programs[length] = jax.jit(
-                jax.vmap(rollout, in_axes=(0, None, None)), donate_argnums=(0,)
-            )
-        carry, metrics = programs[length](carry, env_params, policy_params)
-        done += length
-        yield done, metrics, carry
+    program = per_length(
+        lambda length: jax.jit(
+            jax.vmap(make_rollout(env, policy, length), in_axes=(0, None, None)),
+            donate_argnums=(0,),
+        )
+    )
+
+    def advance(carry: Carry, length: int, done: int):
+        return program(length)(carry, env_params, policy_params)
+
+    yield from run_chunks(advance, init(keys, env_params), n_steps, chunk)

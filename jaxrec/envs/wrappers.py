@@ -10,7 +10,7 @@ from jaxrec.envs.platform import EnvParams, EnvState, PlatformEnv
 
 
 class Wrapper:
-    """Forwards every attribute it does not define (shapes, masks, spaces) to the wrapped env."""
+    """Forwards every attribute it does not define (shapes, masks, logits) to the wrapped env."""
 
     def __init__(self, env: PlatformEnv):
         self.env = env

@@ -1,1 +1,2 @@
-"""Experiment layer: drivers, tidy frames, summaries and plots built on the library packages."""
+"""jaxrec.experiments: run drivers, tidy result frames, summaries, plots and dashboards built on the
+library packages (the layer the commands and notebooks call)."""

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.agents.fcpo_experiment import Protocol, baseline_rollout, policy_rollouts, train_grid
-from jaxrec.agents.train import TrainConfig
+from jaxrec.agents.train import CPOConfig
+from jaxrec.experiments.fcpo import Protocol, baseline_rollout, policy_rollouts, train_grid
 from jaxrec.metrics import gini, ndcg_at_k, recall_at_k
 from jaxrec.metrics.bootstrap import (
     basic_interval,
@@ -241,7 +241,7 @@ def run_curves(
     first = next(iter(protocols.values()))
     trained = {}
     for method, algorithm in zip(TRAINED, ("cpo", "ppo-lag"), strict=True):
-        config = TrainConfig(algorithm=algorithm, iterations=iterations, **overrides)
+        config = CPOConfig(algorithm=algorithm, iterations=iterations, **overrides)
         runner, log = train_grid(
             config, first.train_env, first.train_params, limits, n_seeds, progress=progress
         )

@@ -84,6 +84,9 @@ def gini(x: jax.Array, axis: int = -1, where: jax.Array | None = None) -> jax.Ar
 
     Returns:
       f32[...] Gini coefficient in [0, 1 - 1/n].
+
+    >>> float(gini(jnp.array([0.0, 0.0, 0.0, 4.0])))  # one of four holds all: 1 - 1/4
+    0.75
     """
     x = _last(x, axis)
     where = (
@@ -169,6 +172,9 @@ def top_share(x: jax.Array, fraction: float = 0.01, axis: int = -1) -> jax.Array
 
     Returns:
       f32[...] share in [k/n, 1]; ``k/n`` for an all-zero row.
+
+    >>> float(top_share(jnp.array([1.0, 1.0, 2.0, 4.0]), fraction=0.25))
+    0.5
     """
     if not 0.0 < fraction <= 1.0:
         raise ConfigError("fraction", f"must lie in (0, 1], got {fraction}")

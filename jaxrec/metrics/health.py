@@ -27,12 +27,11 @@ Definitions (exposure is position-weighted, ``v_k`` = the env's examination weig
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxrec.data.world import World
-from jaxrec.envs.platform import EnvState, PlatformEnv
 from jaxrec.errors import ConfigError
 from jaxrec.metrics._safe import divide_or
 from jaxrec.metrics.exposure import bucket_shares, entropy, gini, hhi, long_tail_coverage, top_share
@@ -63,8 +62,8 @@ HEALTH_METRICS = (
 )
 
 
-def user_segments(world: World) -> jax.Array:
-    """Mainstream users of the pool: bool[P_users].
+def user_segments(world: Any) -> jax.Array:
+    """Mainstream users of the pool of a :class:`jaxrec.data.World`: bool[P_users].
 
     A user is mainstream when the cosine between their taste and the popularity-weighted mean item
     vector is at least the pool's median; the others are niche.
@@ -76,26 +75,28 @@ def user_segments(world: World) -> jax.Array:
     return cosine >= jnp.median(cosine)
 
 
-def producer_recent_exposure(state: EnvState, n_producers: int) -> jax.Array:
-    """Recent (decayed) exposure of live items summed per producer: f32[P]."""
+def producer_recent_exposure(state: Any, n_producers: int) -> jax.Array:
+    """Recent (decayed) exposure of live items summed per producer: f32[P], from a
+    :class:`jaxrec.envs.EnvState`."""
     live = jnp.where(state.item_alive, state.item_exposure_recent, 0.0)
     return jnp.zeros(n_producers).at[state.item_producer].add(live)
 
 
 def make_health_metrics(
-    env: PlatformEnv, mainstream: jax.Array, new_item_window: int = 50
+    env: Any, mainstream: jax.Array, new_item_window: int = 50
 ) -> Callable[..., dict[str, jax.Array]]:
     """A ``metrics_fn(state, reward, cost, terminated, info)`` returning :data:`HEALTH_METRICS`.
 
     Args:
-      env: the platform; must keep a log (``log_steps >= 1``) to read the step's slates.
+      env: the platform (:class:`jaxrec.envs.PlatformEnv`; typed loosely because metrics sit below
+        envs in the layers); must keep a log (``log_steps >= 1``) to read the step's slates.
       mainstream: bool[P_users] segment of each pool user (:func:`user_segments`).
       new_item_window: items that arrived within this many steps count as new (static).
     """
     if env.log_steps < 1:
         raise ConfigError("env.log_steps", "health metrics read the step's slates from the log")
 
-    def metrics(state: EnvState, reward, cost, terminated, info) -> dict[str, jax.Array]:
+    def metrics(state: Any, reward, cost, terminated, info) -> dict[str, jax.Array]:
         n_items = state.item_alive.shape[0]
         n_producers = state.producer_active.shape[0]
         slot = (state.step - 1) % env.log_steps

@@ -3,7 +3,7 @@
 from jaxrec.models import mf
 from jaxrec.models.adversarial import (
     AdversaryConfig,
-    TrainConfig,
+    FMTrainConfig,
     TrainResult,
     evaluate,
     model_config,
@@ -21,7 +21,7 @@ from jaxrec.models.fm import (
 __all__ = [
     "FM",
     "AdversaryConfig",
-    "TrainConfig",
+    "FMTrainConfig",
     "TrainResult",
     "bce_with_logits",
     "evaluate",

@@ -106,7 +106,7 @@ def model_config(name: str, **overrides: Any) -> AdversaryConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class FMTrainConfig:
     """Optimisation settings shared by all models (public-code defaults)."""
 
     dim: int = 64
@@ -221,7 +221,7 @@ def clean_loss(params: Params, feature_ids: jax.Array, labels: jax.Array) -> jax
 # --------------------------------------------------------------------------------------------------
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(config: FMTrainConfig) -> optax.GradientTransformation:
     """Adam with coupled L2 on the FM parameters (as ``torch.optim.Adam(weight_decay=...)``);
     ``omega`` is not decayed."""
     fm_only = lambda params: {key: key == "fm" for key in params}  # noqa: E731
@@ -232,7 +232,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def init_params(
-    key: jax.Array, dataset: FeatureDataset, config: TrainConfig, adversary: AdversaryConfig
+    key: jax.Array, dataset: FeatureDataset, config: FMTrainConfig, adversary: AdversaryConfig
 ) -> Params:
     params: Params = {"fm": init_fm_params(key, dataset.n_features, config.dim, dataset.n_fields)}
     if adversary.learn_eps:
@@ -274,7 +274,7 @@ def train_epoch(
     train_labels: jax.Array,
     tables: FeatureTables,
     epoch: jax.Array,
-    config: TrainConfig,
+    config: FMTrainConfig,
     adversary: AdversaryConfig,
     adversarial: bool,
 ) -> tuple[Params, Any, jax.Array]:
@@ -353,7 +353,7 @@ def select_seeds(mask: jax.Array, new: Any, old: Any) -> Any:
 def train(
     dataset: FeatureDataset,
     adversary: AdversaryConfig | str,
-    config: TrainConfig = TrainConfig(),
+    config: FMTrainConfig = FMTrainConfig(),
     seeds: Sequence[int] = (0,),
     progress: Any = None,
 ) -> TrainResult:
@@ -426,3 +426,7 @@ def perturbed_auc(
         noisy, jnp.asarray(data.feature_ids), jnp.asarray(data.labels), key_rank
     )
     return metrics["auc"]
+
+
+# the name before the three trainer configs got distinct names; kept for existing callers
+TrainConfig = FMTrainConfig

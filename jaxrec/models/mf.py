@@ -2,7 +2,7 @@
 
 The click logit of user ``u`` on item ``i`` is ``p_u . q_i + b_i``: a latent relevance plus an item
 bias, the same decomposition the simulator's click model uses (relevance + item quality), so a fit
-turns interaction logs into a world (:func:`jaxrec.data.movielens.world_from_ratings`).
+turns interaction logs into a world (:func:`jaxrec.experiments.worlds.world_from_ratings`).
 
 Training treats every observed pair as a positive and ``n_negatives`` uniformly sampled items per
 positive as negatives (negative sampling as in word2vec, Mikolov et al. 2013, and implicit-feedback

@@ -11,7 +11,7 @@ Objectives (PE-LTR, Lin et al. 2019), on a batch of lists with scores ``s = FM(f
   positives for one objective and negatives for the other).
 - ``accuracy``: the click BCE again, under the name used when it is paired with ``exposure``.
 - ``exposure``: exposure concentration of the scorer over the whole catalogue (needs
-  ``data.catalogue``, e.g. a simulator log, :mod:`jaxrec.data.simulator_log`). Each user ``s`` of
+  ``data.catalogue``, e.g. a simulator log, :mod:`jaxrec.experiments.simulator_log`). Each user ``s`` of
   the batch scores every candidate item; ``softmax(s_s)`` is the probability that a Plackett-Luce
   ranking with these logits puts an item first (a smooth stand-in for top-K exposure, cf. Singh &
   Joachims 2019). The penalty is ``M * sum_i share_i^2 - 1`` with ``share`` the batch mean of those
@@ -207,7 +207,7 @@ LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ParetoTrainConfig:
     """Training of one FM run: ``steps`` Adam steps on batches of ``batch_lists`` random lists.
 
     ``gram`` (pareto mode) picks the Gram matrix the weights are solved from: ``"exact"``, the
@@ -324,7 +324,7 @@ def evaluate(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array
 def make_train_fn(
     data: EcommerceData,
     objectives: Sequence[str],
-    config: TrainConfig,
+    config: ParetoTrainConfig,
     mode: Literal["pareto", "fixed"],
 ) -> Callable[[jax.Array, jax.Array, Batch, Batch], dict[str, jax.Array]]:
     """Build ``run(settings f32[M, K], seeds i32[R], train, test) -> results``, one jitted program.
@@ -332,7 +332,7 @@ def make_train_fn(
     Results (leading axes [M, R]): ``objectives`` f32[.., K] test metrics, ``weights`` f32[.., K]
     the objective weights averaged over the second half of training, ``losses`` f32[.., K] the
     final training losses. In pareto mode ``config.gram`` picks the exact (row-sparse parameter)
-    Gram or the shared-logits Gram (MGDA-UB); see :class:`TrainConfig`.
+    Gram or the shared-logits Gram (MGDA-UB); see :class:`ParetoTrainConfig`.
     """
     if mode not in ("pareto", "fixed"):
         raise ConfigError("mode", f"expected 'pareto' or 'fixed', got {mode!r}")
@@ -411,11 +411,11 @@ def train_runs(
     settings: np.ndarray,
     seeds: Sequence[int],
     objectives: Sequence[str] = ("ctr", "gmv"),
-    config: TrainConfig | None = None,
+    config: ParetoTrainConfig | None = None,
     mode: Literal["pareto", "fixed"] = "pareto",
 ) -> dict[str, np.ndarray]:
     """Train ``len(settings) x len(seeds)`` FM runs as one compiled program; NumPy results [M, R, K]."""
-    run = make_train_fn(data, objectives, config or TrainConfig(), mode)
+    run = make_train_fn(data, objectives, config or ParetoTrainConfig(), mode)
     results = run(
         jnp.asarray(settings, jnp.float32),
         jnp.asarray(seeds, jnp.int32),
@@ -443,3 +443,7 @@ def reference_point(data: EcommerceData, objectives: Sequence[str], seed: int = 
         [0.0 if name == "exposure" else float(METRICS[name](scores, test)) for name in objectives],
         np.float64,
     )
+
+
+# the name before the three trainer configs got distinct names; kept for existing callers
+TrainConfig = ParetoTrainConfig

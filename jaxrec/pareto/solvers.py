@@ -121,6 +121,11 @@ def solve_two_objectives(gram: jax.Array, bounds: jax.Array) -> jax.Array:
 
     Returns:
       f32[2] weights.
+
+    >>> solve_two_objectives(jnp.eye(2), jnp.zeros(2)).tolist()  # orthogonal unit gradients
+    [0.5, 0.5]
+    >>> solve_two_objectives(jnp.eye(2), jnp.array([0.8, 0.0])).tolist()  # the bound binds
+    [0.800000011920929, 0.19999998807907104]
     """
     q = normalize_gram(gram)
     curvature = q[0, 0] + q[1, 1] - 2.0 * q[0, 1]  # = ||g_1 - g_2||^2 / scale

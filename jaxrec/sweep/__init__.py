@@ -2,7 +2,7 @@
 horizons, with streamed tidy results, orbax checkpoint/resume and summary reports."""
 
 from jaxrec.sweep.engine import SweepProgram
-from jaxrec.sweep.report import summarize, write_report
+from jaxrec.sweep.report import summarise, write_report
 from jaxrec.sweep.runner import load_metrics, run_sweep
 from jaxrec.sweep.spec import EXAMPLE, SweepSpec, load_sweep, parse_sweep, spec_from_dict
 
@@ -15,6 +15,6 @@ __all__ = [
     "parse_sweep",
     "run_sweep",
     "spec_from_dict",
-    "summarize",
+    "summarise",
     "write_report",
 ]

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxrec.commands import sweep
 from jaxrec.errors import JaxrecError
+from jaxrec.sweep import command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxrec.sweep")
-    sweep.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(prog="python -m jaxrec.sweep", description=command.DESCRIPTION)
+    command.add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
     except JaxrecError as err:

@@ -31,6 +31,7 @@ from jaxrec.agents.baselines import make_policy
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import EnvParams, PlatformEnv
 from jaxrec.envs.rollout import init_carry, make_rollout
+from jaxrec.ops.chunks import per_length
 from jaxrec.sweep.spec import SweepSpec
 
 RUN_AXIS = "runs"
@@ -84,7 +85,7 @@ class SweepProgram:
         self.run_point = np.arange(self.n_runs) // n_seeds
         self.run_seed = np.asarray(spec.seeds)[np.arange(self.n_runs) % n_seeds]
         self.n_traces = 0
-        self._programs: dict[int, Callable] = {}
+        self._program = per_length(self._compile)
         self._init_program: Callable | None = None
 
         world = synthetic_world(spec.world_seed, spec.world)
@@ -153,9 +154,7 @@ class SweepProgram:
         Returns the new carry and metrics: name -> f32[n_padded, length // log_every], each entry
         the mean over one logging interval.
         """
-        if length not in self._programs:
-            self._programs[length] = self._compile(length)
-        return self._programs[length](carry, self.env_params, self.policy_params)
+        return self._program(length)(carry, self.env_params, self.policy_params)
 
     def _compile(self, length: int) -> Callable:
         rollout = make_rollout(self.env, self.policy, length)

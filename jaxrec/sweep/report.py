@@ -38,7 +38,7 @@ def grid_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(("env.", "policy."))]
 
 
-def summarize(frame: pd.DataFrame, metrics: Sequence[str], window: int = 1) -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, metrics: Sequence[str], window: int = 1) -> pd.DataFrame:
     """One row per grid point: its grid values, ``n_seeds``, and ``<m>_mean``, ``<m>_ci95`` per metric.
 
     Args:
@@ -72,9 +72,6 @@ def summarize(frame: pd.DataFrame, metrics: Sequence[str], window: int = 1) -> p
 
 def plot_over_time(frame: pd.DataFrame, metric: str):
     """A figure of ``metric`` over steps, one line per grid point (mean over seeds, 95% band)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -109,7 +106,7 @@ def write_report(
     if not (out / "metrics.parquet").exists():
         raise ConfigError("dir", f"{out} holds no sweep results (no metrics.parquet)")
     frame = load_metrics(out)
-    summary = summarize(frame, metrics, window)
+    summary = summarise(frame, metrics, window)
     with atomic_path(out / "report" / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
     figures = [
@@ -117,3 +114,7 @@ def write_report(
         for metric in metrics
     ]
     return summary, figures
+
+
+# the American spelling, kept for existing callers (jaxrec spells it summarise)
+summarize = summarise

@@ -17,6 +17,7 @@ run reproduces the uninterrupted numbers bit for bit.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from jaxrec.errors import ConfigError
 from jaxrec.io import atomic_path, write_json, write_parquet
+from jaxrec.ops.chunks import run_chunks
 from jaxrec.sweep.engine import SweepProgram, global_array
 from jaxrec.sweep.spec import SweepSpec
 
@@ -160,7 +162,6 @@ def run_sweep(
         desc=spec.name,
         disable=not progress or process != 0,
     )
-    chunks = 0
     pending: list[tuple[int, int, dict[str, jax.Array]]] = []  # (start, length, metrics)
     last_tick = time.perf_counter()
 
@@ -178,14 +179,18 @@ def run_sweep(
         last_tick = now
 
     try:
-        while done < spec.steps and (max_chunks is None or chunks < max_chunks):
-            length = min(spec.chunk, spec.steps - done)
-            carry, metrics = program.run_chunk(carry, length)  # dispatched asynchronously
+        run = run_chunks(
+            lambda carry, length, _: program.run_chunk(carry, length),  # dispatched asynchronously
+            carry,
+            spec.steps,
+            spec.chunk,
+            start=done,
+        )
+        for end, metrics, carry in itertools.islice(run, max_chunks):
             if pending:  # host work on the previous chunk overlaps this chunk's computation
                 flush()
-            pending.append((done, length, metrics))
-            done += length
-            chunks += 1
+            pending.append((done, end - done, metrics))
+            done = end
             if done == spec.steps or (
                 spec.checkpoint_every and (done // spec.chunk) % spec.checkpoint_every == 0
             ):

@@ -17,6 +17,7 @@ from typing import Any
 
 from jaxrec import tomlconfig
 from jaxrec.data.synthetic import SyntheticWorldConfig
+from jaxrec.envs.platform import STATIC_KEYS
 from jaxrec.errors import ConfigError
 
 EXAMPLE = """\
@@ -54,14 +55,7 @@ checkpoint_every = 2    # save the carry every this many chunks (0 = never)
 """
 
 _TOP_LEVEL = ("name", "world", "env", "params", "policy", "run", "grid", "points")
-_ENV_STATIC = (
-    "n_users",
-    "slate_size",
-    "history_len",
-    "seen_window",
-    "mask_history",
-    "label_history",
-)
+_ENV_STATIC = STATIC_KEYS
 _RUN_KEYS = ("steps", "chunk", "seeds", "log_every", "checkpoint_every")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxrec.agents.checkpoint import load_agent, save_agent
-from jaxrec.agents.train import TrainConfig, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import CPOConfig, evaluate, make_train, protocol_metrics
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 from jaxrec.errors import DataFormatError
 
@@ -15,7 +15,7 @@ from jaxrec.errors import DataFormatError
 def test_reloaded_agent_gives_identical_metrics(tmp_path):
     env = FCPOEnv(16, 24, 4, episode_len=8)
     params = tiny_fcpo_params(jax.random.key(0), 16, 24, 4)
-    config = TrainConfig(iterations=2, hidden=(8,), critic_steps=2, cg_iterations=3)
+    config = CPOConfig(iterations=2, hidden=(8,), critic_steps=2, cg_iterations=3)
     runner, _ = jax.jit(make_train(config, env, params))(jax.random.key(1))
 
     @jax.jit

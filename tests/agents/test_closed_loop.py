@@ -145,7 +145,7 @@ def test_bad_config_names_the_field():
 def test_dashboard_embeds_plots_and_reports_alerts(tmp_path):
     import pandas as pd
 
-    from jaxrec.commands.closed_loop import DASHBOARD_PLOTS, evaluate_alerts, write_dashboard
+    from jaxrec.experiments.dashboard import DASHBOARD_PLOTS, evaluate_alerts, write_dashboard
     from jaxrec.metrics.alerts import parse_rules
     from jaxrec.metrics.health import HEALTH_METRICS
 

@@ -21,8 +21,8 @@ from jaxrec.agents.marketplace import (
     saturation_penalty,
     underexposure_bonus,
 )
-from jaxrec.agents.selection import select_slate
 from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec.ops.selection import select_slate
 
 U, M, P, K = 6, 20, 4, 5
 EXAMPLE = EXAMPLE_POLICY_PATH

@@ -9,18 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec.agents.fcpo_experiment import train_grid
-from jaxrec.agents.platform_cpo import (
-    PlatformAgentEnv,
-    PlatformExperiment,
-    item_features,
-    long_run,
-    summarise_long_run,
-)
-from jaxrec.agents.train import TrainConfig
+from jaxrec.agents.platform_cpo import PlatformAgentEnv, item_features, long_run
+from jaxrec.agents.train import CPOConfig
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.errors import ConfigError
+from jaxrec.experiments.fcpo import train_grid
+from jaxrec.experiments.platform import PlatformExperiment, summarise_long_run
 
 U, M, D, K = 16, 60, 4, 5
 
@@ -79,7 +74,7 @@ def test_cpo_holds_head_exposure_on_the_platform():
         synthetic_world(0, n_users=64, n_items=200, n_producers=8, dim=8), popularity_beta=1.0
     )
     env = PlatformAgentEnv(platform, 8, episode_len=20)
-    config = TrainConfig(iterations=60, hidden=(32, 32), critic_batch=512)
+    config = CPOConfig(iterations=60, hidden=(32, 32), critic_batch=512)
     limit = 20.0  # one head item per slate on average
     _, log = train_grid(config, env, params, [limit, jnp.inf], 1, progress=False)
     constrained, unconstrained = log["episode_cost"][:, 0, -10:].mean(axis=1)

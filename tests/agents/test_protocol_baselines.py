@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxrec.agents.fcpo_experiment import Protocol, baseline_metrics
 from jaxrec.agents.protocol_baselines import baseline_ranking, rerank_ranking, serve_ranking
 from jaxrec.agents.train import protocol_metrics
 from jaxrec.envs.fcpo import FCPOEnv, fcpo_setup, planted_ratings
 from jaxrec.errors import ConfigError
+from jaxrec.experiments.fcpo import Protocol, baseline_metrics
 from jaxrec.models.mf import MFConfig
 
 U, N_ITEMS, T = 6, 30, 8

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.train import METRIC_NAMES, TrainConfig, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import METRIC_NAMES, CPOConfig, evaluate, make_train, protocol_metrics
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 from jaxrec.errors import ConfigError
 
@@ -51,7 +51,7 @@ def tail_mean(metrics, name, n=20):
 
 def test_cpo_learns_within_the_cost_limit_and_compiles_once(world):
     env, params = world
-    config = TrainConfig(algorithm="cpo", iterations=150, hidden=(32, 32))
+    config = CPOConfig(algorithm="cpo", iterations=150, hidden=(32, 32))
     # two seeds batched, so the checks read a seed average rather than one random stream
     train = jax.jit(
         jax.vmap(chex.assert_max_traces(make_train(config, env, params), n=1), in_axes=(0, None))
@@ -77,7 +77,7 @@ def test_cpo_learns_within_the_cost_limit_and_compiles_once(world):
 @pytest.mark.slow
 def test_ppo_lagrangian_learns_within_the_cost_limit(world):
     env, params = world
-    config = TrainConfig(algorithm="ppo-lag", iterations=150, hidden=(32, 32))
+    config = CPOConfig(algorithm="ppo-lag", iterations=150, hidden=(32, 32))
     train = jax.jit(make_train(config, env, params))
     _, constrained = train(jax.random.key(1), LIMIT)
     _, unconstrained = train(jax.random.key(1), jnp.inf)
@@ -89,7 +89,7 @@ def test_ppo_lagrangian_learns_within_the_cost_limit(world):
 
 def test_seeds_batched_match_seeds_alone(world):
     env, params = world
-    config = TrainConfig(algorithm="cpo", iterations=3, hidden=(16,), cg_iterations=5)
+    config = CPOConfig(algorithm="cpo", iterations=3, hidden=(16,), cg_iterations=5)
     train = make_train(config, env, params)
     keys = jax.random.split(jax.random.key(5), 3)
     limits = jnp.array([0.5, 1.0, jnp.inf])
@@ -115,7 +115,7 @@ def test_seeds_batched_match_seeds_alone(world):
 
 def test_evaluate_hits_are_targets_and_items_distinct(world):
     env, params = world
-    config = TrainConfig(hidden=(16,))
+    config = CPOConfig(hidden=(16,))
     policy = GaussianPolicy(DIM, config.hidden).init(
         jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
     )
@@ -130,13 +130,13 @@ def test_evaluate_hits_are_targets_and_items_distinct(world):
 
 def test_config_validation():
     with pytest.raises(ConfigError, match="algorithm"):
-        TrainConfig(algorithm="sac")
+        CPOConfig(algorithm="sac")
     with pytest.raises(ConfigError, match="iterations"):
-        TrainConfig(iterations=0)
+        CPOConfig(iterations=0)
     with pytest.raises(ConfigError, match="cost_limit"):
-        TrainConfig(cost_limit=-1.0)
+        CPOConfig(cost_limit=-1.0)
     with pytest.raises(ConfigError, match="cost_margin_lr"):
-        TrainConfig(cost_margin_lr=-0.1)
+        CPOConfig(cost_margin_lr=-0.1)
 
 
 def test_protocol_metrics_match_numpy():
@@ -177,7 +177,7 @@ def test_protocol_metrics_match_numpy():
 @pytest.mark.slow  # ~15 s: two compiles
 def test_train_in_chunks_equals_train_at_once(world):
     env, params = world
-    config = TrainConfig(algorithm="cpo", iterations=4, hidden=(16,), cg_iterations=5)
+    config = CPOConfig(algorithm="cpo", iterations=4, hidden=(16,), cg_iterations=5)
     train = make_train(config, env, params)
     key = jax.random.key(3)
     state, metrics = jax.jit(train)(key, 1.0)
@@ -201,7 +201,7 @@ def test_cost_margin_integrates_the_violation(world):
     (a NumPy recurrence), stays 0 when off, and never moves for an infinite limit."""
     env, params = world
     lr = 0.5
-    config = TrainConfig(
+    config = CPOConfig(
         algorithm="cpo", iterations=6, hidden=(16,), cg_iterations=5, cost_margin_lr=lr
     )
     train = jax.jit(jax.vmap(make_train(config, env, params)))
@@ -220,7 +220,7 @@ def test_cost_margin_integrates_the_violation(world):
 
 def test_evaluate_samples_the_policy_or_acts_by_its_mean(world):
     env, params = world
-    config = TrainConfig(hidden=(16,))
+    config = CPOConfig(hidden=(16,))
     policy = GaussianPolicy(DIM, config.hidden).init(
         jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
     )

@@ -12,9 +12,9 @@ from jaxrec.data.movielens import (
     ML100K_GENRES,
     load_ml1m,
     load_ml100k,
-    world_from_ratings,
 )
 from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec.experiments.worlds import world_from_ratings
 from jaxrec.models.mf import MFConfig
 
 # Raw ids deliberately not contiguous and not in order, to exercise the renumbering.

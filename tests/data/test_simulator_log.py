@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxrec.data.simulator_log import logs_to_lists, simulator_log_data
 from jaxrec.errors import ConfigError
+from jaxrec.experiments.simulator_log import logs_to_lists, simulator_log_data
 
 
 def test_logs_to_lists_keeps_active_users_in_step_order() -> None:

@@ -11,7 +11,7 @@ from jaxrec.data.fm_synthetic import synthetic_feature_data
 from jaxrec.errors import ConfigError
 from jaxrec.models.adversarial import (
     FeatureTables,
-    TrainConfig,
+    FMTrainConfig,
     adversarial_loss,
     clean_loss,
     decay_regulariser,
@@ -132,7 +132,7 @@ def tiny_data():
     return synthetic_feature_data(n_samples=3000, field_sizes=(40, 50, 8), seed=1)
 
 
-TINY = TrainConfig(dim=8, batch_size=128, max_epochs=3, patience=3)
+TINY = FMTrainConfig(dim=8, batch_size=128, max_epochs=3, patience=3)
 
 
 def test_a_seed_gives_the_same_result_alone_or_batched(tiny_data):

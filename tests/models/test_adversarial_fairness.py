@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxrec.data.fm_synthetic import synthetic_feature_data
-from jaxrec.models.adversarial import TrainConfig, evaluate, train
+from jaxrec.models.adversarial import FMTrainConfig, evaluate, train
 
 AUC_MARGIN = 0.01
 
@@ -28,12 +28,12 @@ def check(results):
 
 def test_aafm_lowers_std_small():
     dataset = synthetic_feature_data(n_samples=8000, field_sizes=(150, 200, 20, 10), seed=0)
-    config = TrainConfig(dim=8, batch_size=256, max_epochs=30, learning_rate=1e-2)
+    config = FMTrainConfig(dim=8, batch_size=256, max_epochs=30, learning_rate=1e-2)
     check(fm_vs_aafm(dataset, config, seeds=[0, 1]))
 
 
 @pytest.mark.slow
 def test_aafm_lowers_std_full():
     dataset = synthetic_feature_data(n_samples=20_000, seed=0)
-    config = TrainConfig(dim=16, max_epochs=40)
+    config = FMTrainConfig(dim=16, max_epochs=40)
     check(fm_vs_aafm(dataset, config, seeds=[0, 1, 2]))

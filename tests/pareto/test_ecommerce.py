@@ -14,7 +14,7 @@ from jaxrec.cli import main
 from jaxrec.data.ecommerce import synthetic_ecommerce
 from jaxrec.errors import ConfigError
 from jaxrec.pareto.ecommerce import (
-    TrainConfig,
+    ParetoTrainConfig,
     g_ndcg,
     gmv_loss,
     log_arrays,
@@ -65,7 +65,7 @@ def test_parse_objectives() -> None:
 def test_grid_of_settings_and_seeds_is_one_program() -> None:
     """vmap over bounds x seeds traces once; a run alone equals the same run inside the batch."""
     data = synthetic_ecommerce(n_lists=120, list_length=5, n_users=20, n_items=30, seed=1)
-    config = TrainConfig(steps=15, batch_lists=8, dim=4)
+    config = ParetoTrainConfig(steps=15, batch_lists=8, dim=4)
     run = make_train_fn(data, ("ctr", "gmv"), config, "pareto")
     traces = []
     jitted = jax.jit(lambda *a: (traces.append(1), run(*a))[1])
@@ -89,7 +89,10 @@ def test_shared_gram_runs_as_one_program_within_the_bounds() -> None:
     bounds = jnp.array([[0.0, 0.0], [0.8, 0.0], [0.0, 0.8]])
     results = {
         gram: make_train_fn(
-            data, ("ctr", "gmv"), TrainConfig(steps=15, batch_lists=8, dim=4, gram=gram), "pareto"
+            data,
+            ("ctr", "gmv"),
+            ParetoTrainConfig(steps=15, batch_lists=8, dim=4, gram=gram),
+            "pareto",
         )(bounds, jnp.array([0, 1]), train, test)
         for gram in ("shared", "exact")
     }
@@ -99,20 +102,20 @@ def test_shared_gram_runs_as_one_program_within_the_bounds() -> None:
     assert np.all(np.isfinite(results["shared"]["objectives"]))
     assert not np.allclose(weights[0], results["exact"]["weights"][0], atol=1e-3)
     with pytest.raises(ConfigError, match=r"^gram: .*exact, shared"):
-        make_train_fn(data, ("ctr", "gmv"), TrainConfig(gram="params"), "pareto")
+        make_train_fn(data, ("ctr", "gmv"), ParetoTrainConfig(gram="params"), "pareto")
 
 
 def test_cosine_schedule_decays_adams_step_to_zero() -> None:
-    config = TrainConfig(steps=40, learning_rate=0.05, lr_schedule="cosine")
+    config = ParetoTrainConfig(steps=40, learning_rate=0.05, lr_schedule="cosine")
     schedule = config.learning_rate_schedule()
     steps = np.arange(41)
     np.testing.assert_allclose(
         [schedule(t) for t in steps], 0.025 * (1 + np.cos(np.pi * steps / 40)), atol=1e-7
     )
-    assert TrainConfig(learning_rate=0.05).learning_rate_schedule() == 0.05
+    assert ParetoTrainConfig(learning_rate=0.05).learning_rate_schedule() == 0.05
     data = synthetic_ecommerce(n_lists=120, list_length=5, n_users=20, n_items=30, seed=1)
     with pytest.raises(ConfigError, match=r"^lr_schedule: .*constant, cosine"):
-        make_train_fn(data, ("ctr", "gmv"), TrainConfig(lr_schedule="linear"), "fixed")
+        make_train_fn(data, ("ctr", "gmv"), ParetoTrainConfig(lr_schedule="linear"), "fixed")
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from jaxrec.data.ecommerce import synthetic_ecommerce
 from jaxrec.errors import ConfigError
 from jaxrec.models.fm import fm_logits_from_embeddings
 from jaxrec.pareto.ecommerce import (
-    TrainConfig,
+    ParetoTrainConfig,
     exposure_concentration_loss,
     fm_catalogue_logits,
     make_train_fn,
@@ -82,7 +82,7 @@ def test_top_k_exposure_equality_matches_numpy() -> None:
 def test_exposure_objective_needs_a_catalogue() -> None:
     data = synthetic_ecommerce(n_lists=40, list_length=3, n_users=5, n_items=8, seed=0)
     with pytest.raises(ConfigError, match=r"^objectives: .*catalogue"):
-        make_train_fn(data, ("accuracy", "exposure"), TrainConfig(steps=2), "pareto")
+        make_train_fn(data, ("accuracy", "exposure"), ParetoTrainConfig(steps=2), "pareto")
 
 
 def test_pareto_command_traces_accuracy_vs_exposure_on_a_simulator_log(tmp_path) -> None:

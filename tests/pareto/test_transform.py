@@ -44,7 +44,7 @@ def two_quadratics(params: dict, targets: jax.Array) -> jax.Array:
 
 
 def closed_form_weights(gram: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """The exact K = 2 weights (REFERENCE section 3), float64."""
+    """The exact K = 2 weights (docs/algorithms.md §3), float64."""
     w1 = (gram[1, 1] - gram[0, 1]) / (gram[0, 0] + gram[1, 1] - 2 * gram[0, 1])
     w1 = np.clip(w1, bounds[0], 1 - bounds[1])
     return np.array([w1, 1 - w1])

@@ -9,7 +9,7 @@ from scipy import stats
 
 from jaxrec.cli import main
 from jaxrec.errors import ConfigError
-from jaxrec.sweep.report import summarize, t_quantile_975, write_report
+from jaxrec.sweep.report import summarise, t_quantile_975, write_report
 
 
 @pytest.mark.parametrize("df", [1, 2, 5, 10, 29, 30, 31, 60, 200, 5000])
@@ -41,7 +41,7 @@ def _results(seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("window", [1, 3])
 def test_summary_is_mean_and_t_interval_over_seeds(window):
     frame = _results()
-    summary = summarize(frame, ["exposure_gini", "reward"], window=window)
+    summary = summarise(frame, ["exposure_gini", "reward"], window=window)
     assert list(summary["env.popularity_beta"]) == [0.0, 0.5, 1.0]
     assert (summary["n_seeds"] == 4).all()
     for point in range(3):
@@ -58,7 +58,7 @@ def test_summary_is_mean_and_t_interval_over_seeds(window):
 
 def test_unknown_metric_is_named():
     with pytest.raises(ConfigError, match=r"^metrics: .*gini_typo"):
-        summarize(_results(), ["gini_typo"])
+        summarise(_results(), ["gini_typo"])
 
 
 def test_report_command_writes_summary_and_plots(tmp_path, capsys):
@@ -70,7 +70,7 @@ def test_report_command_writes_summary_and_plots(tmp_path, capsys):
     assert (tmp_path / "report" / "exposure_gini.png").stat().st_size > 1000
     written = pd.read_csv(tmp_path / "report" / "summary.csv")
     pd.testing.assert_frame_equal(
-        written, summarize(_results(), ["exposure_gini", "reward"]), check_dtype=False
+        written, summarise(_results(), ["exposure_gini", "reward"]), check_dtype=False
     )
 
 

@@ -18,6 +18,7 @@ from jaxrec.agents.baselines import make_policy
 from jaxrec.envs.platform import EnvParams, PlatformEnv
 from jaxrec.envs.rollout import run_chunked
 from jaxrec.errors import NonFiniteError
+from jaxrec.ops.tables import concat_chunks, tidy_frame
 
 
 def run_policies(
@@ -65,14 +66,7 @@ def run_policies(
             "item_exposure": np.asarray(final_state.item_exposure),
             "item_alive": np.asarray(final_state.item_alive),
         }
-        stacked = {
-            metric: np.concatenate([c[metric] for c in chunks], axis=1) for metric in chunks[0]
-        }
-        world, step = np.meshgrid(np.arange(n_worlds), np.arange(1, n_steps + 1), indexing="ij")
-        frame = pd.DataFrame({"policy": name, "world": world.ravel(), "step": step.ravel()})
-        for metric, value in stacked.items():
-            frame[metric] = value.ravel()
-        frames.append(frame)
+        frames.append(tidy_frame(concat_chunks(chunks), policy=name))
     return pd.concat(frames, ignore_index=True), finals
 
 
@@ -88,7 +82,7 @@ SUMMARY_COLUMNS = {
 }
 
 
-def summarize(frame: pd.DataFrame, tail_fraction: float = 0.1) -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, tail_fraction: float = 0.1) -> pd.DataFrame:
     """One row per policy: rates averaged over the whole run, state metrics over its last 10%.
 
     Each value is the mean over worlds; ``*_std`` columns give the std over worlds.

@@ -37,7 +37,7 @@ from jaxrec.data.ecommerce import EcommerceData
 from jaxrec.errors import ConfigError
 from jaxrec.pareto.ecommerce import (
     METRIC_NAMES,
-    TrainConfig,
+    ParetoTrainConfig,
     log_arrays,
     make_train_fn,
     reference_point,
@@ -106,7 +106,7 @@ def trace_frontier(
     objectives: Sequence[str] = ("ctr", "gmv"),
     num_settings: int = 16,
     seeds: Sequence[int] = (0, 1, 2),
-    config: TrainConfig | None = None,
+    config: ParetoTrainConfig | None = None,
     upper: float = 0.99,
     first_round: int | None = None,
     adaptive_rounds: int = 2,
@@ -115,10 +115,11 @@ def trace_frontier(
 
     ``first_round`` (default ``ceil(num_settings / 2)`` for K = 2, all of them otherwise) bounded
     settings go to the adaptive grid, the rest to ``adaptive_rounds`` rounds picked by predicted
-    hypervolume gain.
+    hypervolume gain (:func:`pe_ltr_rounds`); the fixed-weight grid gets as many settings plus one
+    (:func:`fixed_grid`), and :func:`frontier_summary` compares the two.
     """
     objectives = tuple(objectives)
-    config = config or TrainConfig()
+    config = config or ParetoTrainConfig()
     k = len(objectives)
     if first_round is None:
         first_round = -(-num_settings // 2) if k == 2 else num_settings
@@ -133,19 +134,68 @@ def trace_frontier(
     train = log_arrays(data.train, data.catalogue)
     test = log_arrays(data.test, data.catalogue)
     seed_array = jnp.asarray(seeds, jnp.int32)
-    pareto_run = make_train_fn(data, objectives, config, "pareto")
 
-    def train_pareto(bounds: np.ndarray) -> dict[str, np.ndarray]:
-        results = pareto_run(jnp.asarray(bounds, jnp.float32), seed_array, train, test)
-        return {name: np.asarray(value) for name, value in results.items()}
+    def runner(method: str):
+        run = make_train_fn(data, objectives, config, method)
 
-    probe = train_pareto(np.zeros((1, k)))
+        def train_at(settings: np.ndarray) -> dict[str, np.ndarray]:
+            results = run(jnp.asarray(settings, jnp.float32), seed_array, train, test)
+            return {name: np.asarray(value) for name, value in results.items()}
+
+        return train_at
+
+    reference = reference_point(data, objectives)
+    round_sizes = _round_sizes(num_settings - first_round, adaptive_rounds)
+    rounds = pe_ltr_rounds(runner("pareto"), k, first_round, round_sizes, reference, upper)
+    fixed_weights = fixed_weight_grid(num_settings + 1, k)
+    fixed = runner("fixed")(fixed_weights)
+    table = pd.concat(
+        [
+            _method_table("pe-ltr", rounds.bounds, rounds.results, objectives),
+            _method_table("fixed", fixed_weights, fixed, objectives),
+        ],
+        ignore_index=True,
+    )
+    schedule = {
+        "first_round_settings": first_round,
+        "adaptive_settings": num_settings - first_round,
+        "adaptive_rounds": len(round_sizes),
+    }
+    summary = frontier_summary(
+        data, objectives, table, rounds, fixed, reference, seeds, config, schedule
+    )
+    return FrontierResult(table, summary)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """PE-LTR training over rounds: ``bounds`` f[M, K] of every setting in training order, their
+    ``results`` (weights and objectives [M, R, K]) and the ``unconstrained`` weights f[K]."""
+
+    bounds: np.ndarray
+    results: dict[str, np.ndarray]
+    unconstrained: np.ndarray
+
+
+def pe_ltr_rounds(
+    train_at,
+    k: int,
+    first_round: int,
+    round_sizes: Sequence[int],
+    reference: np.ndarray,
+    upper: float,
+) -> Rounds:
+    """Train PE-LTR unconstrained (the probe), then on ``first_round`` bounds of the adaptive grid
+    around the unconstrained weights, then one round per entry of ``round_sizes`` at the weights
+    a frontier model fitted to every run so far predicts to add the most hypervolume.
+
+    ``train_at(bounds f[M, K]) -> results`` trains every setting x seed as one program.
+    """
+    probe = train_at(np.zeros((1, k)))
     unconstrained = probe["weights"].mean(axis=(0, 1))
     # Row 0 of the grid is the unconstrained setting: the probe already trained it.
     bounds = adaptive_bound_grid(unconstrained, first_round + 1, upper)
-    rounds = [probe, train_pareto(bounds[1:])]
-    reference = reference_point(data, objectives)
-    round_sizes = _round_sizes(num_settings - first_round, adaptive_rounds)
+    rounds = [probe, train_at(bounds[1:])]
     for size in round_sizes:
         trained = _concatenate_rounds(rounds)
         targets = hypervolume_gain_weights(
@@ -156,31 +206,33 @@ def trace_frontier(
             span=(1.0 - upper, upper),
         )
         picked = bounds_for_weights(targets, unconstrained, upper)
-        rounds.append(train_pareto(picked))
+        rounds.append(train_at(picked))
         bounds = np.concatenate([bounds, picked])
-    pareto = _concatenate_rounds(rounds)
-    fixed_weights = fixed_weight_grid(num_settings + 1, k)
-    fixed_run = make_train_fn(data, objectives, config, "fixed")
-    fixed = {
-        name: np.asarray(value)
-        for name, value in fixed_run(jnp.asarray(fixed_weights), seed_array, train, test).items()
-    }
+    return Rounds(bounds, _concatenate_rounds(rounds), unconstrained)
 
-    table = pd.concat(
-        [
-            _method_table("pe-ltr", bounds, pareto, objectives),
-            _method_table("fixed", fixed_weights, fixed, objectives),
-        ],
-        ignore_index=True,
-    )
+
+def frontier_summary(
+    data: EcommerceData,
+    objectives: tuple[str, ...],
+    table: pd.DataFrame,
+    rounds: Rounds,
+    fixed: dict[str, np.ndarray],
+    reference: np.ndarray,
+    seeds: Sequence[int],
+    config: ParetoTrainConfig,
+    schedule: dict[str, int],
+) -> dict[str, Any]:
+    """The JSON-ready headline numbers: hypervolumes of both methods (pooled and per seed), the
+    least-misery fair point of PE-LTR, run counts (with the round ``schedule``) and the training
+    settings."""
     is_pe = (table["method"] == "pe-ltr").to_numpy()
     points = table[list(objectives)].to_numpy(np.float64)
     fair = int(
         np.flatnonzero(is_pe)[least_misery(points[is_pe], ~table["dominated"][is_pe].to_numpy())]
     )
-    per_seed = _per_seed_hypervolumes(pareto, reference)
+    per_seed = _per_seed_hypervolumes(rounds.results, reference)
     per_seed_fixed = _per_seed_hypervolumes(fixed, reference)
-    summary = {
+    return {
         "data": data.name,
         "objectives": list(objectives),
         "metrics": [METRIC_NAMES[name] for name in objectives],
@@ -193,7 +245,7 @@ def trace_frontier(
             np.asarray(per_seed) - np.asarray(per_seed_fixed)
         ),
         "reference_point": dict(zip(objectives, reference.tolist(), strict=True)),
-        "unconstrained_weights": dict(zip(objectives, unconstrained.tolist(), strict=True)),
+        "unconstrained_weights": dict(zip(objectives, rounds.unconstrained.tolist(), strict=True)),
         "fair_point": {
             "row": fair,
             **{f"bound_{n}": float(table.loc[fair, f"bound_{n}"]) for n in objectives},
@@ -201,12 +253,10 @@ def trace_frontier(
             **{n: float(table.loc[fair, n]) for n in objectives},
         },
         "runs": {
-            "pe-ltr": len(bounds) * len(seeds),
-            "fixed": len(fixed_weights) * len(seeds),
+            "pe-ltr": len(rounds.bounds) * len(seeds),
+            "fixed": int(np.sum(~is_pe)) * len(seeds),
             "seeds": list(seeds),
-            "first_round_settings": first_round,
-            "adaptive_settings": num_settings - first_round,
-            "adaptive_rounds": len(round_sizes),
+            **schedule,
         },
         "train": {
             "steps": config.steps,
@@ -219,7 +269,6 @@ def trace_frontier(
             "weight_momentum": config.weight_momentum,
         },
     }
-    return FrontierResult(table, summary)
 
 
 def plot_frontier(result: FrontierResult, ax: Any = None) -> Any:

@@ -14,14 +14,7 @@ import jax
 import numpy as np
 
 from jaxrec.data.features import FeatureDataset
-from jaxrec.models.adversarial import (
-    TrainConfig,
-    TrainResult,
-    evaluate,
-    model_config,
-    perturbed_auc,
-    train,
-)
+from jaxrec.models import FMTrainConfig, TrainResult, evaluate, model_config, perturbed_auc, train
 
 SCALAR_METRICS = ("auc", "log_loss", "efgd", "std")
 NOISE_NORMS = (0.5, 1.0, 2.0)
@@ -36,7 +29,7 @@ def mean_std(values: np.ndarray) -> dict[str, Any]:
 def compare_models(
     dataset: FeatureDataset,
     names: Sequence[str],
-    config: TrainConfig,
+    config: FMTrainConfig,
     seeds: Sequence[int],
     overrides: dict[str, Any] | None = None,
     progress: Callable[[str, int, np.ndarray], None] | None = None,
@@ -85,7 +78,7 @@ def robustness(
 def t_sweep(
     dataset: FeatureDataset,
     ts: Sequence[float],
-    config: TrainConfig,
+    config: FMTrainConfig,
     seeds: Sequence[int],
     overrides: dict[str, Any] | None = None,
     model: str = "aafm",

@@ -1,7 +1,7 @@
 """The FCPO paper's experiments as functions: train agents for a grid of cost limits x seeds as one
 compiled program, and roll them and the static baselines out on the same protocol test episode
-(Ge et al. 2021, Table 2; REFERENCE.md §1). The trade-off curves with bootstrap intervals are in
-:mod:`jaxrec.experiments.fcpo_curves`.
+(Ge et al. 2021, Table 2; docs/algorithms.md §1). The trade-off curves with bootstrap intervals are
+in :mod:`jaxrec.experiments.fcpo_curves`.
 
 ``jaxrec train compare`` and ``notebooks/02_fcpo.ipynb`` are thin layers over these.
 """
@@ -18,14 +18,16 @@ import numpy as np
 from jaxrec.agents.protocol_baselines import BASELINES, baseline_ranking, serve_ranking
 from jaxrec.agents.train import (
     METRIC_NAMES,
+    CPOConfig,
     RunnerState,
-    TrainConfig,
     evaluate,
     make_train,
     protocol_metrics,
 )
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup
 from jaxrec.models.mf import mf_scores
+from jaxrec.ops.chunks import run_chunks
+from jaxrec.ops.tables import concat_chunks, tidy_frame
 
 CUTOFFS = (5, 10, 20)
 
@@ -57,7 +59,7 @@ class Protocol:
 
 
 def train_grid(
-    config: TrainConfig,
+    config: CPOConfig,
     env,
     env_params,
     limits: Sequence[float],
@@ -84,27 +86,37 @@ def train_grid(
     )
     iterate = jax.jit(jax.vmap(over_seeds, in_axes=(0, 0, None)))
     keys = jax.random.split(jax.random.key(seed), n_seeds)
-    runner = jax.vmap(lambda _: jax.vmap(train.init)(keys))(jnp.arange(len(limits)))
+    start = jax.vmap(lambda _: jax.vmap(train.init)(keys))(jnp.arange(len(limits)))
     limits = jnp.asarray(limits, jnp.float32)
     chunks = []
+
+    def advance(runner: RunnerState, length: int, done: int):
+        return iterate(runner, limits, env_params)  # every chunk is `chunk` iterations long
+
     with tqdm(
         total=iterations, desc=f"{config.algorithm} iterations", unit="it", disable=not progress
     ) as bar:
-        for _ in range(iterations // chunk):
-            runner, metrics = iterate(runner, limits, env_params)
+        for _, metrics, runner in run_chunks(advance, start, iterations, chunk):  # noqa: B007
             chunks.append(jax.device_get(metrics))
             bar.update(chunk)
             bar.set_postfix(
                 ret=f"{chunks[-1]['episode_return'][..., -1].mean():.3f}",
                 cost=f"{chunks[-1]['episode_cost'][..., -1].mean():.2f}",
             )
-    log = {name: np.concatenate([c[name] for c in chunks], axis=-1) for name in METRIC_NAMES}
+    stacked = concat_chunks(chunks)
+    log = {name: stacked[name] for name in METRIC_NAMES}
     return runner, log
+
+
+def train_log_frame(log: dict[str, np.ndarray]):
+    """The training log of one limit (each of :data:`METRIC_NAMES` f32[S, iterations]) as a tidy
+    frame: one row per (seed, iteration)."""
+    return tidy_frame(log, index="seed", step="iteration", first_step=0, names=METRIC_NAMES)
 
 
 def policy_rollouts(
     policies,
-    config: TrainConfig,
+    config: CPOConfig,
     protocol: Protocol,
     test_action: str = "sample",
     batch_dims: int = 2,
@@ -128,7 +140,7 @@ def policy_rollouts(
 
 def policy_metrics(
     policies,
-    config: TrainConfig,
+    config: CPOConfig,
     protocol: Protocol,
     ks: tuple[int, ...] = CUTOFFS,
     batch_dims: int = 2,
@@ -250,7 +262,7 @@ def compare_methods(
             table[name] = {"metrics": summarise(metrics), "head_ratio": head_ratio}
         else:
             table[name] = {"metrics": summarise(baseline_metrics(name, protocol))}
-    cpo_config = TrainConfig(algorithm="cpo", iterations=iterations, **overrides)
+    cpo_config = CPOConfig(algorithm="cpo", iterations=iterations, **overrides)
     limits = [cost_limit, float("inf")] if np.isfinite(cost_limit) else [cost_limit]
     runner, log = train_grid(
         cpo_config, protocol.train_env, protocol.train_params, limits, n_seeds, progress=progress
@@ -266,7 +278,7 @@ def compare_methods(
         table["static_rerank_at_cpo_pop_rate"] = _rerank_at_pop_rate(
             protocol, table["cpo"]["metrics"]["pop_rate@10"]["mean"]
         )
-    ppo_config = TrainConfig(algorithm="ppo-lag", iterations=iterations, **overrides)
+    ppo_config = CPOConfig(algorithm="ppo-lag", iterations=iterations, **overrides)
     runner, log = train_grid(
         ppo_config,
         protocol.train_env,
@@ -309,3 +321,28 @@ def table_frame(table: dict[str, dict], columns: Sequence[str] | None = None):
                 row[f"{name}_std"] = stats["std"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def plot_learning_curves(frame, cost_limit: float = float("inf")):
+    """Return and cost per training episode against the iteration (mean over seeds, +-1 std band),
+    with the cost limit drawn; ``frame`` has ``iteration``, ``episode_return``, ``episode_cost``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for column, ax, title in zip(
+        ("episode_return", "episode_cost"),
+        axes,
+        ("return per episode", "cost per episode"),
+        strict=True,
+    ):
+        grouped = frame.groupby("iteration")[column]
+        mean, std = grouped.mean(), grouped.std().fillna(0.0)
+        ax.plot(mean.index, mean.values)
+        ax.fill_between(mean.index, mean - std, mean + std, alpha=0.25)
+        ax.set_title(title)
+        ax.set_xlabel("iteration")
+    if cost_limit != float("inf"):
+        axes[1].axhline(cost_limit, color="red", linestyle="--", label="cost limit")
+        axes[1].legend()
+    fig.tight_layout()
+    return fig

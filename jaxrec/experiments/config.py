@@ -28,18 +28,11 @@ from typing import Any
 from jaxrec import tomlconfig
 from jaxrec.agents.baselines import POLICIES
 from jaxrec.data.synthetic import SyntheticWorldConfig
-from jaxrec.envs.platform import EnvParams
+from jaxrec.envs.platform import PARAM_KEYS, STATIC_KEYS
 from jaxrec.errors import ConfigError
 
-ENV_STATIC_KEYS = (
-    "n_users",
-    "slate_size",
-    "history_len",
-    "seen_window",
-    "mask_history",
-    "log_steps",
-)
-ENV_PARAM_KEYS = tuple(name for name in EnvParams.__dataclass_fields__ if name != "world")
+ENV_STATIC_KEYS = STATIC_KEYS
+ENV_PARAM_KEYS = PARAM_KEYS
 RUN_DEFAULTS = {"steps": 1000, "worlds": 8, "seed": 0, "chunk": 100}
 POLICY_KEYS = {"static_rerank": ("head_ratio",)}
 

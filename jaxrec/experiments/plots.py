@@ -12,9 +12,8 @@ from jaxrec.metrics.exposure import lorenz_curve
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # never switches the backend: the caller's (a notebook's inline one, or Agg, which the CLI
+    # selects through MPLBACKEND) stays in place
     import matplotlib.pyplot as plt
 
     return plt
