@@ -235,3 +235,20 @@ def test_evaluate_samples_the_policy_or_acts_by_its_mean(world):
     np.testing.assert_array_equal(mean_items[:, 0], np.argmax(np.asarray(mean) @ embeddings.T, 1))
     with pytest.raises(ConfigError, match="test_action"):
         evaluate(policy, config, env, params, "greedy")
+
+
+@pytest.mark.slow  # ~1 min on a quiet 2-core CPU: 150 CPO iterations x 2 seeds
+def test_trained_cpo_holds_its_limit_at_test(world):
+    """The policy CPO trained under a limit of d per episode recommends at most d / T popular
+    items per step at test, on held-out targets (so the states the hits lead to differ from
+    training), acting as `jaxrec train` scores it (sampled actions)."""
+    env, params = world
+    wide = tiny_fcpo_params(jax.random.key(0), N_USERS, N_ITEMS, DIM, n_targets=16)
+    held_out = params.replace(targets=wide.targets & ~params.targets)
+    assert not np.any(np.asarray(held_out.targets & params.targets))
+    config = CPOConfig(algorithm="cpo", iterations=150, hidden=(32, 32), cost_margin_lr=0.05)
+    train = jax.jit(jax.vmap(make_train(config, env, params), in_axes=(0, None)))
+    runner, _ = train(jax.random.split(jax.random.key(1), 2), LIMIT)
+    items, _, _ = jax.jit(jax.vmap(lambda p: evaluate(p, config, env, held_out)))(runner.policy)
+    pop_rate = float(np.asarray(params.is_head)[np.asarray(items)].mean())
+    assert pop_rate <= LIMIT / HORIZON + 0.02
