@@ -144,7 +144,9 @@ def curve_summary(
     Returns ``{"rows": [...], "comparisons": [...]}``: a row per arm with ``method``, ``setting``,
     ``train_cost`` and ``{metric: {"mean", "ci_low", "ci_high"}}``, plus for trained arms the
     limit's implied PopRate ``setting / train_steps``; a comparison per trained arm and x-metric
-    with the NDCG difference (trained minus re-ranker) and ``significant``.
+    with the NDCG difference (trained minus re-ranker), ``significant`` and ``within_curve``
+    (whether the point's observed x lies inside the re-ranker's range; outside it the difference
+    is to the curve's nearer end).
     """
     k_users, k_seeds = jax.random.split(key)
     n_users = len(arms[0].n_relevant)
@@ -176,6 +178,7 @@ def curve_summary(
                 curve_y = np.stack([d["ndcg"] for d in rerank], axis=1)
                 gap = arm_draw["ndcg"] - interpolate_curve(arm_draw[x_name], curve_x, curve_y)
                 entry = _interval(gap, level)
+                observed = arm_draw[x_name][0]
                 comparisons.append(
                     {
                         "method": arm.method,
@@ -183,6 +186,8 @@ def curve_summary(
                         "at_equal": x_name,
                         "ndcg_minus_rerank": entry,
                         "significant": bool(significant(entry["ci_low"], entry["ci_high"])),
+                        # outside the curve the re-ranker's end point stands in (clamped)
+                        "within_curve": bool(curve_x[0].min() <= observed <= curve_x[0].max()),
                     }
                 )
     return {"rows": rows, "comparisons": comparisons}
@@ -274,7 +279,8 @@ def _cell(stats: dict[str, float]) -> str:
 def curves_table(summary: dict[str, list[dict]]):
     """The rows of :func:`curve_summary` as a printable pandas DataFrame: each metric as
     ``mean [ci_low, ci_high]``, and for trained rows the NDCG gap to the re-ranker at equal
-    PopRate and equal Gini, marked ``ns`` where its interval covers zero."""
+    PopRate and equal Gini, marked ``ns`` where its interval covers zero and ``(beyond curve)``
+    where the point's x lies outside the re-ranker's range (compared with the curve's end)."""
     import pandas as pd
 
     gaps = {(c["method"], c["setting"], c["at_equal"]): c for c in summary["comparisons"]}
@@ -289,6 +295,7 @@ def curves_table(summary: dict[str, list[dict]]):
             record[f"ndcg_gap_at_{x_name}"] = (
                 "" if gap is None
                 else _cell(gap["ndcg_minus_rerank"]) + ("" if gap["significant"] else " ns")
+                + ("" if gap["within_curve"] else " (beyond curve)")
             )  # fmt: skip
         records.append(record)
     return pd.DataFrame(records)

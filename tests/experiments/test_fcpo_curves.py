@@ -104,6 +104,7 @@ def test_summary_flags_a_real_gap_and_not_a_null_one():
     assert gaps[("cpo", "pop_rate")]["significant"]
     assert gaps[("cpo", "pop_rate")]["ndcg_minus_rerank"]["ci_low"] > 0
     assert not gaps[("ppo_lag", "pop_rate")]["significant"]
+    assert gaps[("cpo", "pop_rate")]["within_curve"]
     for row in summary["rows"]:
         # means over users are unbiased; a resampled Gini is not (its interval may exclude it)
         for name in ("ndcg", "pop_rate"):
