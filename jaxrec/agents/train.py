@@ -180,8 +180,8 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
     ``train.iterate(runner, n_iterations, cost_limit, env_params) -> (RunnerState, metrics)``
     (``n_iterations`` static) split ``train`` into chunks: ``train(key)`` equals ``init`` followed
     by chunks of ``iterate`` adding up to ``config.iterations``.
-    CPO leaves ``multiplier`` at 0 and PPO-Lagrangian ``cost_margin``; PPO-Lagrangian reports ``case = -1`` and its KL after the
-    update.
+    CPO leaves ``multiplier`` at 0 and PPO-Lagrangian ``cost_margin``; PPO-Lagrangian reports
+    ``case = -1`` and its KL after the update.
     """
     policy_net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
     critic_net = Critic(config.hidden)
