@@ -42,11 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             algorithm,
             f"train {algorithm.upper()} agents (seeds as one program) and score them",
             f"train S {algorithm} seeds at once under a cost limit on popular-item "
-            "recommendations per episode, then evaluate the greedy policy on the held-out "
+            "recommendations per episode, then evaluate the policy (--test-action) on the held-out "
             "histories. Writes DIR/results.json (metrics at K = 5, 10, 20, mean and std over "
             "seeds), DIR/train_log.parquet, DIR/learning_curves.png and the agent's orbax "
             "checkpoint DIR/agent/.",
             _run_train,
+            cpo=algorithm == "cpo",
         )
     _fcpo_mode(
         modes,
@@ -60,14 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = _fcpo_mode(
         modes,
         "sweep",
-        "NDCG-vs-Gini over --limits (CPO) and --head-ratios (static re-ranker)",
-        "train CPO at every limit x seed as one program and score the static re-ranker at every "
-        "head ratio. Writes DIR/tradeoff.csv, .json and .png.",
+        "NDCG vs Gini and PopRate, with bootstrap CIs, over --limits (CPO, PPO-Lagrangian) and "
+        "--head-ratios (static re-ranker)",
+        "train CPO and PPO-Lagrangian at every limit x seed (one program each), score them, the "
+        "static re-ranker at every head ratio, most-popular and MF-greedy on the same test users, "
+        "with the users' seen items allowed and excluded (both; training does not depend on it), "
+        "and bootstrap over test users and seeds. Prints the table (NDCG gaps to the re-ranker's "
+        "curve at equal PopRate and Gini, 'ns' where not significant). Writes DIR/tradeoff.json "
+        "(mean, ci_low, ci_high of every figure) and DIR/tradeoff.png.",
         _run_sweep,
         cost_limit=False,
+        exclude_seen=False,
     )
     sweep.add_argument(
-        "--limits", default="1,2,4,6,10", help="comma-separated cost limits per episode"
+        "--limits", default="1,2,3,5", help="comma-separated cost limits per episode"
     )
     sweep.add_argument(
         "--head-ratios",
@@ -75,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated head ratios of the static re-ranker",
     )
     sweep.add_argument("--sweep-k", type=int, default=10, help="metric cut-off K (default 10)")
+    sweep.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="bootstrap draws over test users and seeds for the CIs (default 1000)",
+    )
     evaluate = modes.add_parser(
         "evaluate",
         help="reload an agent saved by cpo / ppo-lag and score it on the same data options",
@@ -125,28 +138,42 @@ def _fcpo_mode(
     what: str,
     func,
     cost_limit: bool = True,
+    exclude_seen: bool = True,
+    cpo: bool = True,
 ) -> argparse.ArgumentParser:
     """A mode that builds the FCPO protocol and trains agents on it: its parser, with the data,
     protocol and training options, handled by ``func``."""
     parser = modes.add_parser(name, help=help, description=f"{PROTOCOL_DESCRIPTION}, {what}")
-    _protocol_options(parser)
-    _training_options(parser, cost_limit)
+    _protocol_options(parser, exclude_seen=exclude_seen)
+    _training_options(parser, cost_limit, cpo)
     parser.set_defaults(func=func)
     return parser
 
 
-def _protocol_options(parser: argparse.ArgumentParser, train_steps: bool = True) -> None:
-    """The data options that build the FCPO protocol (:func:`_protocol`)."""
+def _protocol_options(
+    parser: argparse.ArgumentParser, train_steps: bool = True, exclude_seen: bool = True
+) -> None:
+    """The data options that build the FCPO protocol (:func:`_protocol`), and how trained agents
+    act at test."""
     add_data_options(parser)
     if train_steps:
         parser.add_argument("--train-steps", type=int, default=10, help="training episode length")
     parser.add_argument("--test-steps", type=int, default=20, help="test episode length (>= 20)")
     parser.add_argument("--dim", type=int, default=32, help="MF item-embedding dimension")
+    if exclude_seen:
+        parser.add_argument(
+            "--exclude-seen",
+            action="store_true",
+            help="at test, never recommend a user's initial/training items (every method; the "
+            "FCPO paper's protocol leaves them recommendable)",
+        )
     parser.add_argument(
-        "--exclude-seen",
-        action="store_true",
-        help="at test, never recommend a user's initial/training items (every method; the FCPO "
-        "paper's protocol leaves them recommendable)",
+        "--test-action",
+        choices=("sample", "mean"),
+        default="sample",
+        help="how a trained agent acts at test: 'sample' from its Gaussian policy (the policy "
+        "the cost limit holds; default) or its 'mean' action (deterministic; the limit does not "
+        "bound it)",
     )
     parser.add_argument("--mf-epochs", type=int, default=30, help="MF training epochs")
     parser.add_argument(
@@ -161,8 +188,9 @@ def _protocol_options(parser: argparse.ArgumentParser, train_steps: bool = True)
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data and MF seed")
 
 
-def _training_options(parser: argparse.ArgumentParser, cost_limit: bool) -> None:
-    """Iterations, trust region and seeds of the trained agents (and their cost limit)."""
+def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bool) -> None:
+    """Iterations, trust region and seeds of the trained agents (and their cost limit; and CPO's
+    learned margin when the mode trains CPO)."""
     if cost_limit:
         parser.add_argument(
             "--cost-limit",
@@ -179,6 +207,14 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool) -> None
         help="CPO trust region (KL per update; default 0.05: at 0.01 the agents' mean action grows "
         "too slowly to leave random-level accuracy within a few hundred iterations)",
     )
+    if cpo:
+        parser.add_argument(
+            "--cost-margin-lr",
+            type=float,
+            default=0.05,
+            help="CPO's learned cost margin: integral control of the training cost's excess over "
+            "the limit (0: off; default 0.05; README, FCPO)",
+        )
     add_seeds(parser, help="seeds trained at once (default 3)")
     add_out(parser)
 
@@ -203,10 +239,17 @@ def _load_ratings(args: argparse.Namespace):
 
 def _protocol(args: argparse.Namespace, train_steps: int):
     """The FCPO protocol of the data options; ``train_steps`` is the training episode length."""
+    from jaxrec.experiments.fcpo import Protocol
+
+    setup = _setup(args)
+    return Protocol.from_setup(setup, train_steps, args.test_steps, args.exclude_seen)
+
+
+def _setup(args: argparse.Namespace):
+    """The split, popular group and MF embeddings of the data options."""
     import jax
 
     from jaxrec.envs.fcpo import fcpo_setup
-    from jaxrec.experiments.fcpo import Protocol
     from jaxrec.models.mf import MFConfig
 
     at_least(args.test_steps, "test_steps", max(CUTOFFS))
@@ -217,13 +260,12 @@ def _protocol(args: argparse.Namespace, train_steps: int):
         n_items=n_items,
         mf_config=MFConfig(dim=args.dim, epochs=args.mf_epochs),
     )
-    protocol = Protocol.from_setup(setup, train_steps, args.test_steps, args.exclude_seen)
     print(
-        f"{args.data}: {protocol.train_env.n_users} users, {setup.split.n_items} items, popular "
+        f"{args.data}: {len(setup.split.users)} users, {setup.split.n_items} items, popular "
         f"group {int(setup.is_head.sum())} items (pivot {setup.pivot})",
         flush=True,
     )
-    return protocol
+    return setup
 
 
 def _trained_protocol(args: argparse.Namespace):
@@ -252,6 +294,7 @@ def _run_train(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         cost_limit=args.cost_limit,
         delta=args.delta,
+        cost_margin_lr=args.cost_margin_lr if args.algorithm == "cpo" else 0.0,
     )
     protocol = _trained_protocol(args)
 
@@ -265,13 +308,14 @@ def _run_train(args: argparse.Namespace) -> int:
         config, protocol.train_env, protocol.train_params, [args.cost_limit], args.seeds
     )
     seconds = time.perf_counter() - started
-    metrics = policy_metrics(runner.policy, config, protocol)
+    metrics = policy_metrics(runner.policy, config, protocol, test_action=args.test_action)
     results = {
         "algorithm": args.algorithm,
         "data": args.data,
         "cost_limit": args.cost_limit,
         "iterations": args.iterations,
         "seeds": args.seeds,
+        "test_action": args.test_action,
         "train_seconds": seconds,
         "final_train_cost": float(log["episode_cost"][0, :, -10:].mean()),
         "final_train_return": float(log["episode_return"][0, :, -10:].mean()),
@@ -306,7 +350,12 @@ def _run_compare(args: argparse.Namespace) -> int:
         flush=True,
     )
     table = compare_methods(
-        protocol, args.cost_limit, args.iterations, args.seeds, {"delta": args.delta}
+        protocol,
+        args.cost_limit,
+        args.iterations,
+        args.seeds,
+        {"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        test_action=args.test_action,
     )
     frame = table_frame(table)
     out = Path(args.out)
@@ -331,29 +380,41 @@ def _run_compare(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from jaxrec.experiments.fcpo import plot_tradeoff, tradeoff_sweep
-    from jaxrec.io import atomic_path, save_figure, write_json
+    import jax
+
+    from jaxrec.experiments.fcpo import Protocol
+    from jaxrec.experiments.fcpo_curves import PROTOCOLS, curves_table, plot_curves, run_curves
+    from jaxrec.io import save_figure, write_json
 
     limits = number_list(args.limits, "limits")
     ratios = number_list(args.head_ratios, "head_ratios")
-    protocol = _trained_protocol(args)
+    at_least(args.seeds, "seeds")
+    at_least(args.bootstrap, "bootstrap")
+    at_least(args.test_steps, "test_steps", max(CUTOFFS))
+    setup = _setup(args)
+    protocols = {
+        name: Protocol.from_setup(setup, args.train_steps, args.test_steps, exclude)
+        for name, exclude in PROTOCOLS.items()
+    }
     print(
-        f"trade-off sweep: CPO at limits {limits} x {args.seeds} seed(s) (one program), static "
-        f"re-ranker at head ratios {ratios} ...",
+        f"trade-off sweep: CPO and PPO-Lagrangian at limits {limits} x {args.seeds} seed(s), "
+        f"static re-ranker at head ratios {ratios}, most-popular and MF-greedy; tested with seen "
+        f"items allowed and excluded; {args.bootstrap} bootstrap draws over test users and seeds",
         flush=True,
     )
-    frame = tradeoff_sweep(
-        protocol,
+    results = run_curves(
+        protocols,
         limits,
         ratios,
         args.iterations,
         args.seeds,
         k=args.sweep_k,
-        config_overrides={"delta": args.delta},
+        config_overrides={"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        test_action=args.test_action,
+        n_draws=args.bootstrap,
+        key=jax.random.key(args.data_seed),
     )
     out = Path(args.out)
-    with atomic_path(out / "tradeoff.csv") as tmp:
-        frame.to_csv(tmp, index=False)
     write_json(
         out / "tradeoff.json",
         {
@@ -363,13 +424,19 @@ def _run_sweep(args: argparse.Namespace) -> int:
             "head_ratios": ratios,
             "iterations": args.iterations,
             "seeds": args.seeds,
-            "rows": frame.to_dict(orient="records"),
+            "delta": args.delta,
+            "cost_margin_lr": args.cost_margin_lr,
+            "test_action": args.test_action,
+            "bootstrap_draws": args.bootstrap,
+            "train_steps": args.train_steps,
+            "protocols": results,
         },
     )
-    save_figure(out / "tradeoff.png", plot_tradeoff(frame, args.sweep_k))
-    summary = frame.groupby(["method", "setting"])[["ndcg", "gini", "pop_rate"]].mean()
-    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {out}/tradeoff.csv, tradeoff.json, tradeoff.png")
+    save_figure(out / "tradeoff.png", plot_curves(results, args.sweep_k))
+    for name, summary in results.items():
+        print(f"\n{name} (@{args.sweep_k}; mean [95% CI]; ns: the gap's CI covers 0)")
+        print(curves_table(summary).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out}/tradeoff.json, tradeoff.png")
     return 0
 
 
@@ -385,7 +452,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)")
     policy, config, metadata = load_agent(args.agent)
     # scoring uses only the test side of the protocol; the training episode length is unused
-    metrics = policy_metrics(policy, config, _protocol(args, train_steps=1), batch_dims=1)
+    metrics = policy_metrics(
+        policy,
+        config,
+        _protocol(args, train_steps=1),
+        batch_dims=1,
+        test_action=args.test_action,
+    )
     results = {
         "agent": str(Path(args.agent).absolute()),
         "algorithm": config.algorithm,

@@ -1,8 +1,9 @@
 """The FCPO paper's experiments as functions: train agents for a grid of cost limits x seeds as one
-compiled program, score them and the static baselines on the same protocol test rollout, and trace
-the NDCG-vs-Gini trade-off (Ge et al. 2021, Table 2 and Fig. 3; docs/algorithms.md §1).
+compiled program, and roll them and the static baselines out on the same protocol test episode
+(Ge et al. 2021, Table 2; docs/algorithms.md §1). The trade-off curves with bootstrap intervals are
+in :mod:`jaxrec.experiments.fcpo_curves`.
 
-``jaxrec train compare|sweep`` and ``notebooks/02_fcpo.ipynb`` are thin layers over these.
+``jaxrec train compare`` and ``notebooks/02_fcpo.ipynb`` are thin layers over these.
 """
 
 from __future__ import annotations
@@ -113,36 +114,61 @@ def train_log_frame(log: dict[str, np.ndarray]):
     return tidy_frame(log, index="seed", step="iteration", first_step=0, names=METRIC_NAMES)
 
 
+def policy_rollouts(
+    policies,
+    config: CPOConfig,
+    protocol: Protocol,
+    test_action: str = "sample",
+    batch_dims: int = 2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test rollouts of trained policies with ``batch_dims`` leading axes (limits x seeds from
+    :func:`train_grid`), each acting by ``test_action`` (:func:`jaxrec.agents.train.evaluate`).
+
+    Returns ``(items i32[*batch, U, T], hits bool[*batch, U, T], n_relevant i32[U])``.
+    """
+    env, params = protocol.test_env, protocol.test_params
+
+    def one(policy, params):
+        return evaluate(policy, config, env, params, test_action)[:2]
+
+    batched = one
+    for _ in range(batch_dims):
+        batched = jax.vmap(batched, in_axes=(0, None))
+    items, hits = jax.device_get(jax.jit(batched)(policies, params))
+    return items, hits, np.asarray(params.targets.sum(axis=1), np.int32)
+
+
 def policy_metrics(
     policies,
     config: CPOConfig,
     protocol: Protocol,
     ks: tuple[int, ...] = CUTOFFS,
     batch_dims: int = 2,
+    test_action: str = "sample",
 ) -> dict[str, np.ndarray]:
     """Protocol test metrics of trained policies with ``batch_dims`` leading axes (limits x seeds
     from :func:`train_grid`): each metric f32[*batch]."""
-    env, params = protocol.test_env, protocol.test_params
+    items, hits, n_relevant = policy_rollouts(policies, config, protocol, test_action, batch_dims)
+    is_head = protocol.test_params.is_head
 
-    def one(policy, params):
-        items, hits, n_relevant = evaluate(policy, config, env, params)
-        return protocol_metrics(items, hits, n_relevant, params.is_head, ks)
+    def one(items, hits):
+        return protocol_metrics(items, hits, n_relevant, is_head, ks)
 
     batched = one
     for _ in range(batch_dims):
-        batched = jax.vmap(batched, in_axes=(0, None))
-    return jax.device_get(jax.jit(batched)(policies, params))
+        batched = jax.vmap(batched)
+    return jax.device_get(jax.jit(batched)(items, hits))
 
 
-def baseline_metrics(
+def baseline_rollout(
     name: str,
     protocol: Protocol,
     head_ratios: Sequence[float] | None = None,
     key: jax.Array | None = None,
-    ks: tuple[int, ...] = CUTOFFS,
-) -> dict[str, np.ndarray]:
-    """Protocol test metrics of a static baseline; for ``static_rerank`` one entry per head ratio
-    (``vmap`` over the traced ratio, one program), otherwise scalars."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test rollout of a static baseline: ``(items i32[U, T], hits bool[U, T], n_relevant
+    i32[U])``, with a leading axis over ``head_ratios`` for ``static_rerank`` (``vmap`` over the
+    traced ratio, one program; default ratio 0.2)."""
     setup, env, params = protocol.setup, protocol.test_env, protocol.test_params
     relevance = mf_scores(
         {k: jnp.asarray(v) for k, v in setup.mf_params.items()}, jnp.arange(env.n_users)
@@ -162,15 +188,34 @@ def baseline_metrics(
             head_ratio,
             mask=~params.blocked,
         )
-        items, hits, n_relevant = serve_ranking(ranking, env, params)
-        return protocol_metrics(items, hits, n_relevant, params.is_head, ks)
+        return serve_ranking(ranking, env, params)
 
     args = (relevance, counts, params, key)
     if name == "static_rerank":
         ratios = jnp.asarray([0.2] if head_ratios is None else head_ratios, jnp.float32)
         in_axes = (0, None, None, None, None)
-        return jax.device_get(jax.jit(jax.vmap(one, in_axes=in_axes))(ratios, *args))
+        items, hits, n_relevant = jax.jit(jax.vmap(one, in_axes=in_axes))(ratios, *args)
+        return jax.device_get((items, hits, n_relevant[0]))
     return jax.device_get(jax.jit(one)(jnp.float32(0.0), *args))
+
+
+def baseline_metrics(
+    name: str,
+    protocol: Protocol,
+    head_ratios: Sequence[float] | None = None,
+    key: jax.Array | None = None,
+    ks: tuple[int, ...] = CUTOFFS,
+) -> dict[str, np.ndarray]:
+    """Protocol test metrics of a static baseline; for ``static_rerank`` one entry per head ratio
+    (``vmap`` over the traced ratio, one program), otherwise scalars."""
+    items, hits, n_relevant = baseline_rollout(name, protocol, head_ratios, key)
+    is_head = protocol.test_params.is_head
+
+    def one(items, hits):
+        return protocol_metrics(items, hits, n_relevant, is_head, ks)
+
+    batched = jax.vmap(one) if name == "static_rerank" else one
+    return jax.device_get(jax.jit(batched)(items, hits))
 
 
 def summarise(metrics: dict[str, np.ndarray], axis: int | tuple[int, ...] | None = None) -> dict:
@@ -188,6 +233,7 @@ def compare_methods(
     n_seeds: int,
     config_overrides: dict | None = None,
     progress: bool = True,
+    test_action: str = "sample",
 ) -> dict[str, dict]:
     """The FCPO comparison table: every static baseline, CPO and PPO-Lagrangian at ``cost_limit``,
     and unconstrained CPO, on the same test rollout.
@@ -197,7 +243,8 @@ def compare_methods(
     ``static_rerank_at_cpo_pop_rate``, the re-ranker at the head ratio (a 0.05 grid) whose test
     pop_rate@10 is nearest constrained CPO's, for comparing NDCG at the same pop rate. Returns ``{method: {"metrics":
     {name: {"mean", "std"}}, ...}}``, std over seeds (0 for the deterministic baselines; the
-    random baseline's over ``n_seeds`` draws).
+    random baseline's over ``n_seeds`` draws). Trained agents act at test by ``test_action``
+    (:func:`jaxrec.agents.train.evaluate`).
     """
     overrides = config_overrides or {}
     train_steps = protocol.train_env.episode_len
@@ -220,7 +267,7 @@ def compare_methods(
     runner, log = train_grid(
         cpo_config, protocol.train_env, protocol.train_params, limits, n_seeds, progress=progress
     )
-    metrics = policy_metrics(runner.policy, cpo_config, protocol)
+    metrics = policy_metrics(runner.policy, cpo_config, protocol, test_action=test_action)
     for index, label in enumerate(["cpo", "cpo_unconstrained"][: len(limits)]):
         table[label] = {
             "metrics": summarise({k: v[index] for k, v in metrics.items()}),
@@ -240,7 +287,7 @@ def compare_methods(
         n_seeds,
         progress=progress,
     )
-    metrics = policy_metrics(runner.policy, ppo_config, protocol)
+    metrics = policy_metrics(runner.policy, ppo_config, protocol, test_action=test_action)
     table["ppo_lag"] = {
         "metrics": summarise({k: v[0] for k, v in metrics.items()}),
         "cost_limit": cost_limit,
@@ -274,66 +321,6 @@ def table_frame(table: dict[str, dict], columns: Sequence[str] | None = None):
                 row[f"{name}_std"] = stats["std"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def tradeoff_sweep(
-    protocol: Protocol,
-    limits: Sequence[float],
-    head_ratios: Sequence[float],
-    iterations: int,
-    n_seeds: int,
-    k: int = 10,
-    config_overrides: dict | None = None,
-    progress: bool = True,
-):
-    """NDCG@k vs Gini@k for CPO over ``limits`` x seeds (one compiled program) and for the static
-    re-ranker over ``head_ratios`` (one program), on the same test rollout.
-
-    Returns a tidy pandas DataFrame: ``method``, ``setting`` (limit or head ratio), ``seed``, and
-    every protocol metric at ``k`` (``ndcg``, ``gini``, ``pop_rate``, ``recall``, ...), plus the
-    CPO runs' ``final_train_cost``.
-    """
-    import pandas as pd
-
-    config = CPOConfig(algorithm="cpo", iterations=iterations, **(config_overrides or {}))
-    runner, log = train_grid(
-        config, protocol.train_env, protocol.train_params, limits, n_seeds, progress=progress
-    )
-    metrics = policy_metrics(runner.policy, config, protocol, ks=(k,))
-    rows = []
-    for li, limit in enumerate(limits):
-        for seed in range(n_seeds):
-            row = {"method": "cpo", "setting": float(limit), "seed": seed}
-            row |= {name.split("@")[0]: float(v[li, seed]) for name, v in metrics.items()}
-            row["final_train_cost"] = float(log["episode_cost"][li, seed, -10:].mean())
-            rows.append(row)
-    rerank = baseline_metrics("static_rerank", protocol, head_ratios=head_ratios, ks=(k,))
-    for ri, ratio in enumerate(head_ratios):
-        row = {"method": "static_rerank", "setting": float(ratio), "seed": 0}
-        row |= {name.split("@")[0]: float(v[ri]) for name, v in rerank.items()}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def plot_tradeoff(frame, k: int = 10):
-    """NDCG@k against Gini@k: CPO means over seeds per limit (with std bars), re-ranker per ratio."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    cpo = frame[frame.method == "cpo"].groupby("setting")[["gini", "ndcg"]]
-    mean, std = cpo.mean(), cpo.std().fillna(0.0)
-    ax.errorbar(
-        mean.gini, mean.ndcg, xerr=std.gini, yerr=std.ndcg, marker="o", label="CPO (cost limits)"
-    )
-    for limit, row in mean.iterrows():
-        ax.annotate(f"d={limit:g}", (row.gini, row.ndcg), fontsize=7)
-    rerank = frame[frame.method == "static_rerank"].sort_values("setting")
-    ax.plot(rerank.gini, rerank.ndcg, marker="s", label="static re-ranker (head ratio)")
-    ax.set_xlabel(f"Gini@{k} (lower is fairer)")
-    ax.set_ylabel(f"NDCG@{k}")
-    ax.legend()
-    fig.tight_layout()
-    return fig
 
 
 def plot_learning_curves(frame, cost_limit: float = float("inf")):

@@ -5,6 +5,13 @@ the value returned on degenerate input). :func:`lorenz_curve` alone is NumPy, fo
 """
 
 from jaxrec.metrics.accuracy import auc, log_loss
+from jaxrec.metrics.bootstrap import (
+    basic_interval,
+    percentile_interval,
+    resample_counts,
+    significant,
+    weighted_mean,
+)
 from jaxrec.metrics.exposure import (
     POSITION_WEIGHT_KINDS,
     bucket_shares,
@@ -33,6 +40,7 @@ from jaxrec.metrics.ranking import (
 __all__ = [
     "POSITION_WEIGHT_KINDS",
     "auc",
+    "basic_interval",
     "bucket_shares",
     "entropy",
     "expected_exposure",
@@ -47,10 +55,14 @@ __all__ = [
     "long_tail_coverage",
     "lorenz_curve",
     "ndcg_at_k",
+    "percentile_interval",
     "popularity_rate",
     "position_weights",
     "precision_at_k",
     "recall_at_k",
+    "resample_counts",
+    "significant",
     "target_exposure",
     "top_share",
+    "weighted_mean",
 ]

@@ -135,6 +135,8 @@ def test_config_validation():
         CPOConfig(iterations=0)
     with pytest.raises(ConfigError, match="cost_limit"):
         CPOConfig(cost_limit=-1.0)
+    with pytest.raises(ConfigError, match="cost_margin_lr"):
+        CPOConfig(cost_margin_lr=-0.1)
 
 
 def test_protocol_metrics_match_numpy():
@@ -192,3 +194,61 @@ def test_train_in_chunks_equals_train_at_once(world):
             rtol=1e-5, atol=1e-6, err_msg=name,
         )  # fmt: skip
     chex.assert_trees_all_close(runner.policy, state.policy, rtol=1e-5, atol=1e-6)
+
+
+def test_cost_margin_integrates_the_violation(world):
+    """The learned margin follows m <- max(0, m + lr (J_C - d)) on the logged episode costs
+    (a NumPy recurrence), stays 0 when off, and never moves for an infinite limit."""
+    env, params = world
+    lr = 0.5
+    config = CPOConfig(
+        algorithm="cpo", iterations=6, hidden=(16,), cg_iterations=5, cost_margin_lr=lr
+    )
+    train = jax.jit(jax.vmap(make_train(config, env, params)))
+    limits = jnp.array([0.5, 3.0, jnp.inf])
+    _, metrics = train(jax.random.split(jax.random.key(2), 3), limits)
+    cost, margin = np.asarray(metrics["episode_cost"]), np.asarray(metrics["cost_margin"])
+    for row, limit in enumerate([0.5, 3.0]):
+        expected, m = [], 0.0
+        for c in cost[row]:
+            m = max(0.0, m + lr * (c - limit))
+            expected.append(m)
+        np.testing.assert_allclose(margin[row], expected, rtol=1e-5, atol=1e-6)
+    assert margin[0, -1] > 0  # random recommendation exceeds a limit of 0.5
+    np.testing.assert_array_equal(margin[2], 0.0)
+
+
+def test_evaluate_samples_the_policy_or_acts_by_its_mean(world):
+    env, params = world
+    config = CPOConfig(hidden=(16,))
+    policy = GaussianPolicy(DIM, config.hidden).init(
+        jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
+    )
+    run = jax.jit(lambda p, key: evaluate(p, config, env, params, "sample", key)[0])
+    first, again = run(policy, jax.random.key(1)), run(policy, jax.random.key(1))
+    np.testing.assert_array_equal(first, again)  # one key, one rollout
+    assert np.any(np.asarray(first) != np.asarray(run(policy, jax.random.key(2))))
+    # the mean action's first item is the top of e_i . mean(initial history) (nothing blocked)
+    mean_items = np.asarray(evaluate(policy, config, env, params, "mean")[0])
+    embeddings = np.asarray(params.item_embeddings)
+    mean, _ = GaussianPolicy(DIM, config.hidden).apply(policy, embeddings[params.initial])
+    np.testing.assert_array_equal(mean_items[:, 0], np.argmax(np.asarray(mean) @ embeddings.T, 1))
+    with pytest.raises(ConfigError, match="test_action"):
+        evaluate(policy, config, env, params, "greedy")
+
+
+@pytest.mark.slow  # ~1 min on a quiet 2-core CPU: 150 CPO iterations x 2 seeds
+def test_trained_cpo_holds_its_limit_at_test(world):
+    """The policy CPO trained under a limit of d per episode recommends at most d / T popular
+    items per step at test, on held-out targets (so the states the hits lead to differ from
+    training), acting as `jaxrec train` scores it (sampled actions)."""
+    env, params = world
+    wide = tiny_fcpo_params(jax.random.key(0), N_USERS, N_ITEMS, DIM, n_targets=16)
+    held_out = params.replace(targets=wide.targets & ~params.targets)
+    assert not np.any(np.asarray(held_out.targets & params.targets))
+    config = CPOConfig(algorithm="cpo", iterations=150, hidden=(32, 32), cost_margin_lr=0.05)
+    train = jax.jit(jax.vmap(make_train(config, env, params), in_axes=(0, None)))
+    runner, _ = train(jax.random.split(jax.random.key(1), 2), LIMIT)
+    items, _, _ = jax.jit(jax.vmap(lambda p: evaluate(p, config, env, held_out)))(runner.policy)
+    pop_rate = float(np.asarray(params.is_head)[np.asarray(items)].mean())
+    assert pop_rate <= LIMIT / HORIZON + 0.02

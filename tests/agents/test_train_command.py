@@ -86,15 +86,26 @@ def test_compare_writes_the_methods_by_metrics_table(tmp_path, capsys):
     assert "ndcg@10" in capsys.readouterr().out
 
 
-@pytest.mark.slow  # ~40 s: one CPO program over 2 limits x 2 seeds
-def test_sweep_writes_the_tradeoff_curve(tmp_path):
+@pytest.mark.slow  # ~60 s: CPO and PPO-Lagrangian programs over 2 limits x 2 seeds
+def test_sweep_writes_the_tradeoff_curves_with_intervals(tmp_path, capsys):
     out = tmp_path / "sweep"
-    args = ["--limits", "1,4", "--head-ratios", "0,0.5", "--out", str(out)]
+    args = ["--limits", "1,4", "--head-ratios", "0,0.5", "--bootstrap", "50", "--out", str(out)]
     assert main(["train", "sweep", *TINY, *args]) == 0
-    frame = pd.read_csv(out / "tradeoff.csv")
-    assert len(frame[frame.method == "cpo"]) == 2 * 2
-    assert sorted(frame[frame.method == "static_rerank"].setting) == [0.0, 0.5]
+    results = json.loads((out / "tradeoff.json").read_text())
+    assert set(results["protocols"]) == {"seen_allowed", "exclude_seen"}
+    for summary in results["protocols"].values():
+        rows = summary["rows"]
+        settings = {(r["method"], r["setting"]) for r in rows if r["method"] != "mf_greedy"}
+        assert {("cpo", 1.0), ("cpo", 4.0), ("ppo_lag", 1.0), ("ppo_lag", 4.0)} <= settings
+        assert {("static_rerank", 0.0), ("static_rerank", 0.5)} <= settings
+        assert {"most_popular", "mf_greedy"} <= {r["method"] for r in rows}
+        for row in rows:
+            assert set(row["ndcg"]) == {"mean", "ci_low", "ci_high"}
+        # two x-metrics for each of the four trained points
+        assert len(summary["comparisons"]) == 4 * 2
     assert (out / "tradeoff.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "exclude_seen" in printed and "ndcg_gap_at_pop_rate" in printed
 
 
 def test_sweep_rejects_unparsable_limits(tmp_path, capsys):

@@ -1,0 +1,73 @@
+"""The weight-form bootstrap against explicit NumPy resampling, and its interval against the
+normal-theory standard error of a mean."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from jaxrec.errors import ConfigError
+from jaxrec.metrics.bootstrap import (
+    basic_interval,
+    percentile_interval,
+    resample_counts,
+    significant,
+    weighted_mean,
+)
+
+
+def bootstrap_indices(key, n_units, n_draws):
+    """The resampled unit indices behind ``resample_counts(key, ...)``: i32[n_draws, n_units]."""
+    return np.asarray(jax.random.randint(key, (n_draws, n_units), 0, n_units))
+
+
+def test_weights_count_the_resampled_indices():
+    key = jax.random.key(3)
+    indices = np.asarray(bootstrap_indices(key, 17, 40))
+    weights = np.asarray(resample_counts(key, 17, 40))
+    expected = np.stack([np.bincount(row, minlength=17) for row in indices])
+    np.testing.assert_array_equal(weights, expected)
+    np.testing.assert_array_equal(weights.sum(axis=1), np.full(40, 17))
+
+
+def test_weighted_mean_and_interval_match_explicit_resampling():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3, 25)).astype(np.float32)  # 3 statistics over 25 units
+    key = jax.random.key(1)
+    indices = np.asarray(bootstrap_indices(key, 25, 500))
+    reference = np.stack([values[:, row].mean(axis=1) for row in indices])  # [B, 3]
+    draws = np.asarray(weighted_mean(values, resample_counts(key, 25, 500)))
+    np.testing.assert_allclose(draws, reference, rtol=1e-5, atol=1e-6)
+    low, high = percentile_interval(draws, 0.9)
+    np.testing.assert_allclose(low, np.percentile(reference, 5, axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(high, np.percentile(reference, 95, axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_interval_of_a_mean_has_the_normal_theory_width():
+    rng = np.random.default_rng(2)
+    values = rng.exponential(size=400).astype(np.float32)
+    draws = np.asarray(weighted_mean(values, resample_counts(jax.random.key(0), 400, 4000)))
+    low, high = percentile_interval(draws)
+    standard_error = values.std() / np.sqrt(len(values))
+    assert (high - low) / (2 * 1.959964 * standard_error) == pytest.approx(1.0, abs=0.08)
+    assert low < values.mean() < high
+
+
+def test_significance_and_validation():
+    np.testing.assert_array_equal(
+        significant(np.array([-1.0, 0.5, -2.0]), np.array([1.0, 2.0, -0.1])), [False, True, True]
+    )
+    with pytest.raises(ConfigError, match="level"):
+        percentile_interval(np.zeros(10), level=1.5)
+    with pytest.raises(ConfigError, match="bootstrap"):
+        resample_counts(jax.random.key(0), 0, 10)
+
+
+def test_basic_interval_reflects_the_percentile_interval_about_the_estimate():
+    draws = np.random.default_rng(4).gamma(2.0, size=(1000, 2)) + np.array([0.0, 5.0])
+    estimate = np.array([1.0, 6.0])
+    low, high = basic_interval(estimate, draws, 0.8)
+    q_low, q_high = np.percentile(draws, [10, 90], axis=0)
+    np.testing.assert_allclose(low, 2 * estimate - q_high)
+    np.testing.assert_allclose(high, 2 * estimate - q_low)
