@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxrec.bench import device_info, time_compiled
+from jaxrec.bench import device_info, time_compiled, time_interleaved
 from jaxrec.data.fm_synthetic import synthetic_feature_data
 from jaxrec.models.adversarial import (
     FMTrainConfig,
@@ -38,14 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _epoch_seconds(
-    dataset,
-    config: FMTrainConfig,
-    adversary_name: str,
-    n_seeds: int,
-    adversarial: bool,
-    repeats: int,
+def _epoch_call(
+    dataset, config: FMTrainConfig, adversary_name: str, n_seeds: int, adversarial: bool
 ):
+    """A zero-argument call running one (clean or adversarial) epoch for ``n_seeds`` seeds."""
     adversary = model_config(adversary_name)
     keys = jax.random.split(jax.random.key(0), n_seeds)
     params = jax.vmap(lambda k: init_params(k, dataset, config, adversary))(keys)
@@ -59,7 +55,7 @@ def _epoch_seconds(
             params, opt_state, keys, ids, labels, tables, epoch, config, adversary, adversarial
         )
 
-    return time_compiled(call, repeats=repeats)
+    return call
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,25 +80,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "adversaries": list(args.adversaries),
         "by_seeds": [],
     }
+    calls, rows = {}, {}
     for n_seeds in args.seeds:
         for adversary in args.adversaries:
-            record["by_seeds"].append(
-                _row(dataset, config, adversary, n_seeds, per_epoch, args.repeats)
-            )
+            row = rows[n_seeds, adversary] = {"seeds": n_seeds, "adversary": adversary}
+            for kind in ("clean", "adversarial"):
+                call = _epoch_call(dataset, config, adversary, n_seeds, kind == "adversarial")
+                row[f"{kind}_first_call_s"] = time_compiled(call, repeats=0)[0]
+                calls[n_seeds, adversary, kind] = call
+    # Interleaved rounds, so that load from other processes hits every variant alike.
+    for (n_seeds, adversary, kind), best in time_interleaved(calls, args.repeats).items():
+        rows[n_seeds, adversary][f"seconds_per_{kind}_epoch"] = best
+        rows[n_seeds, adversary][f"{kind}_samples_per_s"] = n_seeds * per_epoch / best
+    record["by_seeds"] = list(rows.values())
     single = next((r for r in record["by_seeds"] if r["seeds"] == 1), record["by_seeds"][0])
     record["adversary"] = single["adversary"]
     record["seconds_per_adversarial_epoch"] = single["seconds_per_adversarial_epoch"]
     record["seconds_per_clean_epoch"] = single["seconds_per_clean_epoch"]
     record["device"] = device_info()
     return record
-
-
-def _row(dataset, config, adversary: str, n_seeds: int, per_epoch: int, repeats: int) -> dict:
-    """One output row: the adversary it times, clean and adversarial epochs for ``n_seeds``."""
-    row: dict[str, Any] = {"seeds": n_seeds, "adversary": adversary}
-    for kind, adversarial in (("clean", False), ("adversarial", True)):
-        first, best = _epoch_seconds(dataset, config, adversary, n_seeds, adversarial, repeats)
-        row[f"seconds_per_{kind}_epoch"] = best
-        row[f"{kind}_first_call_s"] = first
-        row[f"{kind}_samples_per_s"] = n_seeds * per_epoch / best
-    return row
