@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-POLICY_CHOICES = ("random", "most_popular", "greedy", "static_rerank")
+POLICY_CHOICES = (
+    "random",
+    "most_popular",
+    "greedy",
+    "quota_rerank",
+    "frozen_rerank",
+    "fairco",
+    "static_rerank",  # deprecated name of quota_rerank
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
