@@ -1,0 +1,1 @@
+"""jaxrec.experiments: drivers, tidy result frames, summaries and plots built on the library."""
