@@ -76,3 +76,36 @@ def test_tiny_run_writes_every_file(tmp_path):
     assert summary["methods"]["cpo"]["target"] == 1.0
     assert "train_head_per_slate" in summary["methods"]["ppo_lag"]
     assert (out / "long_run.png").exists() and (out / "tradeoff.png").exists()
+
+
+def test_summary_tails_and_training_cost_against_hand_computed_means():
+    from jaxrec.experiments.platform_long_run import LongRunExperiment, summarise
+
+    e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0)
+    rows = []
+    for method in ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"):
+        for seed in range(2):
+            for step in range(4):
+                rows.append(
+                    {
+                        "method": method,
+                        "target": float("nan") if method == "unconstrained" else 1.0,
+                        "seed": seed,
+                        "step": step,
+                        "head_per_slate": step + seed,  # tail (steps 2, 3): 2.5 and 3.5
+                        "clicks": 1.0,
+                        "exposure_gini": 0.5,
+                        "active_producers": 8.0,
+                    }
+                )
+    training = pd.DataFrame(
+        {"method": "cpo", "target": 1.0, "seed": [0, 1], "train_head_per_slate": [1.0, 1.1]}
+    )
+    summary = summarise(pd.DataFrame(rows), training, e)
+    cpo = summary["methods"]["cpo"]
+    assert cpo["head_per_slate_tail"]["mean"] == pytest.approx(3.0)
+    # t interval over two seed means 2.5, 3.5: t(0.975, 1) * 0.7071 / sqrt(2) = 12.7062 * 0.5
+    assert cpo["head_per_slate_tail"]["ci95"] == pytest.approx(6.3531, rel=1e-4)
+    assert cpo["tail_off_target"] == pytest.approx(2.0)
+    assert cpo["train_cost_over_limit"] == pytest.approx(0.05)
+    assert "train_head_per_slate" not in summary["methods"]["fairco"]

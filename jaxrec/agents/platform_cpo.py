@@ -17,13 +17,13 @@ trains on, so the same CPO / PPO-Lagrangian program runs on it unchanged:
   ``d`` is per user per training episode.
 
 A training episode is ``episode_len`` steps from a fresh :meth:`PlatformEnv.reset` (new users from
-the pool, new drift draws) after ``burn_in`` steps of random slates; :func:`long_run` then serves
-one such world for hundreds of steps.
+the pool, new drift draws) after ``burn_in`` steps of random slates.
+:class:`jaxrec.agents.platform_train.WorldsAgentEnv` instead trains on many continuing worlds, and
+:func:`jaxrec.agents.platform_train.serve_long_run` serves one world for hundreds of steps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import flax.struct
@@ -31,12 +31,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.protocol_baselines import rerank_ranking
 from jaxrec.agents.selection import select_slate
 from jaxrec.agents.train import TrainConfig
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
-from jaxrec.errors import ConfigError
-from jaxrec.metrics import gini
 
 
 @flax.struct.dataclass
@@ -134,199 +131,3 @@ def policy_scores(
         return (mean + jnp.exp(log_std) * noise) @ obs.features.T
 
     return scores
-
-
-def long_run(
-    key: jax.Array,
-    env: PlatformAgentEnv,
-    params: EnvParams,
-    scores_fn: Callable[[jax.Array, AgentObservation], jax.Array],
-    steps: int,
-    head_ratio: float | jax.Array | None = None,
-) -> dict[str, jax.Array]:
-    """Serve one world for ``steps`` steps with slates from ``scores_fn(key, obs)`` (re-ranked to a fixed
-    ``head_ratio`` of head items per slate when given: the static re-ranker on top of the same
-    scores; a negative, possibly traced, ratio serves the plain scores, so one ``vmap`` can hold
-    re-ranked and plain runs), and record the fairness trajectory.
-
-    Returns per-step f32[steps] series: ``head_share`` (head items among shown items: the
-    constrained quantity), ``cost`` (mean cost per active user, the training cost's unit),
-    ``clicks`` (mean clicks per active user), ``exposure_gini`` (Gini of the decayed recent
-    exposure over live items) and ``relabelled`` (1 where the head labels changed this step).
-    """
-    k = env.platform.slate_size
-    obs, state = env.reset(key, params)
-
-    def step(carry, step_key):
-        obs, state = carry
-        policy_key, step_key = jax.random.split(step_key)
-        scores = scores_fn(policy_key, obs)
-        slates = select_slate(scores, obs.mask, k)
-        if head_ratio is not None:
-            reranked = rerank_ranking(scores, state.item_is_head, head_ratio, k, obs.mask)
-            slates = jnp.where(head_ratio >= 0, reranked, slates)
-        labels = state.item_is_head
-        active = state.user_active
-        obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
-        n_active = jnp.maximum(active.sum(), 1)
-        record = {
-            "head_share": info["head_in_slate"].sum() / jnp.maximum(info["shown"].sum(), 1),
-            "cost": jnp.where(active, cost, 0.0).sum() / n_active,
-            "clicks": jnp.where(active, reward, 0.0).sum() / n_active,
-            "exposure_gini": gini(state.item_exposure_recent, where=state.item_alive),
-            "relabelled": jnp.any(labels != state.item_is_head).astype(jnp.float32),
-        }
-        return (obs, state), record
-
-    _, series = jax.lax.scan(step, (obs, state), jax.random.split(key, steps))
-    return series
-
-
-@dataclasses.dataclass(frozen=True)
-class PlatformExperiment:
-    """Sizes and settings of :func:`run_platform_experiment`.
-
-    ``head_per_slate`` is the allowed mean number of head items per slate; CPO's episode limit is
-    ``head_per_slate * train_steps`` and the static re-ranker's head ratio ``head_per_slate /
-    slate_size``, so both aim at the same exposure.
-    """
-
-    n_users: int = 256
-    n_items: int = 500
-    n_producers: int = 16
-    dim: int = 8
-    slate_size: int = 5
-    history_len: int = 5
-    train_steps: int = 50
-    iterations: int = 100
-    seeds: int = 2
-    head_per_slate: float = 1.0
-    test_steps: int = 400
-    relabel_every: int = 10
-    popularity_beta: float = 1.0
-    world_seed: int = 0
-    burn_in: int = 20
-    hidden: tuple[int, ...] = (32, 32)
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.head_per_slate <= self.slate_size:
-            raise ConfigError("head_per_slate", f"must lie in [0, slate_size={self.slate_size}]")
-
-
-PLATFORM_METHODS = ("cpo", "unconstrained", "static_rerank")
-SERIES = ("head_share", "cost", "clicks", "exposure_gini", "relabelled")
-
-
-def run_platform_experiment(experiment: PlatformExperiment, progress: bool = True):
-    """Train CPO at the limit and unconstrained (one program over both limits x seeds) on the
-    dynamic platform, then serve ``test_steps`` steps of one fresh world per seed with CPO, the
-    unconstrained agent, and the static re-ranker on top of the unconstrained agent's scores.
-
-    Returns ``(series, train_log)``: a tidy pandas DataFrame (``method``, ``seed``, ``step`` and
-    every :func:`long_run` series) and the training log of :func:`train_grid` (leaves [2, S, it]:
-    row 0 the limit, row 1 unconstrained).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from jaxrec.agents.fcpo_experiment import train_grid
-    from jaxrec.data.synthetic import synthetic_world
-
-    e = experiment
-    world = synthetic_world(
-        e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
-    )
-    platform = PlatformEnv(n_users=e.n_users, slate_size=e.slate_size, history_len=e.history_len)
-    params = platform.default_params(
-        world, relabel_every=e.relabel_every, popularity_beta=e.popularity_beta
-    )
-    env = PlatformAgentEnv(platform, e.dim, e.train_steps, e.burn_in)
-    config = TrainConfig(iterations=e.iterations, hidden=e.hidden, critic_batch=1024)
-    limit = e.head_per_slate * e.train_steps
-    runner, log = train_grid(config, env, params, [limit, float("inf")], e.seeds, progress=progress)
-    test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
-
-    def serve(policy, key, head_ratio):
-        scores = policy_scores(policy, config, env)
-        return long_run(key, env, params, scores, e.test_steps, head_ratio)
-
-    # one program serves all three methods: CPO, unconstrained, unconstrained + re-ranker
-    policies = jax.tree.map(lambda x: x[jnp.array([0, 1, 1])], runner.policy)
-    head_ratios = jnp.array([-1.0, -1.0, e.head_per_slate / e.slate_size])
-    series = jax.jit(jax.vmap(jax.vmap(serve, in_axes=(0, 0, None)), in_axes=(0, None, 0)))(
-        policies, test_keys, head_ratios
-    )
-    runs = {
-        method: jax.tree.map(lambda x, i=index: x[i], series)
-        for index, method in enumerate(PLATFORM_METHODS)
-    }
-    frames = []
-    for method, series in runs.items():
-        series = jax.device_get(series)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "seed": np.repeat(np.arange(e.seeds), e.test_steps),
-                    "step": np.tile(np.arange(e.test_steps), e.seeds),
-                    **{name: np.asarray(series[name]).ravel() for name in SERIES},
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True), log
-
-
-def summarise_long_run(frame, experiment: PlatformExperiment, tail: int = 200):
-    """Per method over the last ``tail`` test steps (means over steps and seeds): head items per
-    slate against the target, clicks per user, exposure Gini, and the drift of head items per
-    slate from the first 50 steps to the last ``tail``."""
-    import pandas as pd
-
-    rows = []
-    last_step = frame.step.max()
-    for method, group in frame.groupby("method", sort=False):
-        late = group[group.step > last_step - tail]
-        early = group[group.step < 50]
-        rows.append(
-            {
-                "method": method,
-                "head_per_slate": float(late.head_share.mean() * experiment.slate_size),
-                "target_head_per_slate": experiment.head_per_slate,
-                "clicks_per_user": float(late.clicks.mean()),
-                "exposure_gini": float(late.exposure_gini.mean()),
-                "head_drift": float(
-                    (late.head_share.mean() - early.head_share.mean()) * experiment.slate_size
-                ),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def plot_long_run(frame, experiment: PlatformExperiment, window: int = 10):
-    """Head items per slate, exposure Gini and clicks per user over test time, per method (mean
-    over seeds, rolling mean over ``window`` steps), with the target drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    panels = (
-        ("head_share", experiment.slate_size, "head items per slate (cost)"),
-        ("exposure_gini", 1.0, "exposure Gini (recent, live items)"),
-        ("clicks", 1.0, "clicks per user per step"),
-    )
-    for ax, (column, scale, title) in zip(axes, panels, strict=True):
-        for method, group in frame.groupby("method", sort=False):
-            curve = group.groupby("step")[column].mean() * scale
-            ax.plot(curve.index, curve.rolling(window, min_periods=1).mean(), label=method)
-        ax.set_title(title)
-        ax.set_xlabel("test step")
-    axes[0].axhline(experiment.head_per_slate, color="red", linestyle="--", label="target")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(
-        f"dynamic platform: labels recomputed every {experiment.relabel_every} steps, "
-        f"Matthew effect beta={experiment.popularity_beta}"
-    )
-    fig.tight_layout()
-    return fig
