@@ -27,3 +27,22 @@ def test_time_interleaved_runs_every_call_each_round_and_keeps_the_best() -> Non
     assert set(best) == {"slow", "fast"}
     assert 0.01 <= best["slow"] < 0.025  # the round that slept 0.01 s, not the 0.03 s ones
     assert 0.0 <= best["fast"] < best["slow"]
+
+
+def test_bench_platform_record_at_tiny_sizes(tmp_path) -> None:
+    """`jaxrec bench platform` times training and the plain rollout of the same worlds in one run
+    and reports the trajectory memory the GPU-sized batch would need."""
+    import json
+
+    from jaxrec.cli import main
+
+    path = tmp_path / "platform.json"
+    args = ["bench", "platform", "--worlds", "2", "--users", "8", "--items", "40", "--steps", "3"]
+    assert main([*args, "--iterations", "1", "--repeats", "1", "--json", str(path)]) == 0
+    record = json.loads(path.read_text())
+    assert record["train_user_steps_per_s"] > 0 and record["rollout_user_steps_per_s"] > 0
+    ratio = record["rollout_user_steps_per_s"] / record["train_user_steps_per_s"]
+    assert abs(record["train_over_rollout"] - ratio) < 1e-9 * ratio
+    assert record["gpu_user_episodes"] == 65536
+    # T U (H d + d + 1 + 6) float32: 3 * 65536 * (5 * 8 + 15) * 4 bytes
+    assert record["gpu_trajectory_mb"] == 3 * 65536 * 55 * 4 / 2**20
