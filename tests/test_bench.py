@@ -52,3 +52,22 @@ def test_bench_prints_row_lists_as_aligned_tables(capsys) -> None:
     header, first, second = lines[2:5]
     assert header.split() == ["path", "rate"] and first.split() == ["a", "123,457"]
     assert second.split() == ["bb"] and len(header) == len(first) == len(second)
+
+
+def test_bench_platform_record_at_tiny_sizes(tmp_path) -> None:
+    """`jaxrec bench platform` times training and the plain rollout of the same worlds in one run
+    and reports the trajectory memory the GPU-sized batch would need."""
+    import json
+
+    from jaxrec.cli import main
+
+    path = tmp_path / "platform.json"
+    args = ["bench", "platform", "--worlds", "2", "--users", "8", "--items", "40", "--steps", "3"]
+    assert main([*args, "--iterations", "1", "--repeats", "1", "--json", str(path)]) == 0
+    record = json.loads(path.read_text())
+    assert record["train_user_steps_per_s"] > 0 and record["rollout_user_steps_per_s"] > 0
+    ratio = record["rollout_user_steps_per_s"] / record["train_user_steps_per_s"]
+    assert abs(record["train_over_rollout"] - ratio) < 1e-9 * ratio
+    assert record["gpu_user_episodes"] == 65536
+    # T U (H d + d + 1 + 6) float32: 3 * 65536 * (5 * 8 + 15) * 4 bytes
+    assert record["gpu_trajectory_mb"] == 3 * 65536 * 55 * 4 / 2**20

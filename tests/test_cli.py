@@ -113,17 +113,17 @@ def test_demo_runs_and_writes_plots(tmp_path, capsys):
     args = ["demo", "--out", str(out), "--worlds", "2", "--users", "16", "--items", "40"]
     assert main([*args, "--steps", "30", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "Matthew effect" in printed
+    assert "Matthew effect" in printed and "frozen_rerank serves" in printed
     for name in (
         "metrics.parquet",
         "summary.json",
         "exposure_gini.png",
-        "head_share.png",
+        "head_per_slate.png",
         "lorenz.png",
     ):
         assert (out / name).exists(), name
     frame = pd.read_parquet(out / "metrics.parquet")
-    assert set(frame["policy"]) == {"random", "most_popular", "greedy", "static_rerank"}
+    assert set(frame["policy"]) == {"random", "most_popular", "frozen_rerank", "fairco"}
 
 
 def test_bench_env_writes_json(tmp_path):

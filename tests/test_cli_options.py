@@ -121,7 +121,7 @@ def test_the_walk_sees_every_train_mode_and_catches_an_unread_option():
     modes = {"cpo", "ppo-lag", "compare", "sweep", "platform", "evaluate"}
     assert {f"jaxrec train {m}" for m in modes} <= set(leaves)
     platform = leaves["jaxrec train platform"]
-    # `train platform` builds its world from no data file: a --data option there would be unread
-    assert "data" not in shown_dests(platform) and "delta" not in shown_dests(platform)
+    # `train platform` fits its world from --data and trains CPO with --delta: both are read
+    assert {"data", "data_dir", "delta", "targets"} <= options_read(platform)
     platform.add_argument("--never-read", type=int)
     assert "never_read" in shown_dests(platform) - options_read(platform)

@@ -1,6 +1,7 @@
 """jaxrec.agents: policies that pick slates.
 
 - static baselines (:mod:`~jaxrec.agents.baselines`) and slate selection;
+- fairness re-rankers (:mod:`~jaxrec.agents.fairness`): quota on live labels, frozen labels, FairCo;
 - the constrained RL recommender: CPO (FCPO) and PPO-Lagrangian trained by :func:`make_train`;
 - closed-loop learned scorers (:mod:`~jaxrec.agents.closed_loop`) and the marketplace re-ranking
   stage (:mod:`~jaxrec.agents.marketplace`).
@@ -12,7 +13,6 @@ from jaxrec.agents.baselines import (
     MostPopularPolicy,
     Policy,
     RandomPolicy,
-    StaticRerankPolicy,
     make_policy,
 )
 from jaxrec.agents.checkpoint import load_agent, save_agent
@@ -23,6 +23,12 @@ from jaxrec.agents.cpo import (
     cpo_update,
     fisher_vector_product,
     line_search,
+)
+from jaxrec.agents.fairness import (
+    FairCoPolicy,
+    FrozenRerankPolicy,
+    QuotaRerankPolicy,
+    StaticRerankPolicy,
 )
 from jaxrec.agents.gae import center, gae, standardize
 from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
@@ -35,12 +41,15 @@ __all__ = [
     "POLICIES",
     "CPOConfig",
     "Critic",
+    "FairCoPolicy",
+    "FrozenRerankPolicy",
     "GaussianPolicy",
     "GreedyPolicy",
     "LoopConfig",
     "MarketplacePolicy",
     "MostPopularPolicy",
     "Policy",
+    "QuotaRerankPolicy",
     "RandomPolicy",
     "StaticRerankPolicy",
     "center",

@@ -1,8 +1,13 @@
-"""Static baseline policies: random, most-popular, relevance-greedy and a static fairness re-ranker.
+"""Baseline policies: random, most-popular, relevance-greedy, and the registry of every policy
+:func:`make_policy` builds by name (the fairness re-rankers live in :mod:`jaxrec.agents.fairness`).
 
 A policy is an object with ``init_params()`` (a pytree of traced hyperparameters, so a sweep can
 ``vmap`` over them) and ``act(key, obs, state, env_params, policy_params) -> i32[U, K]``. Only the
 oracle baselines read ``state`` (the true preferences); learned agents use ``obs`` alone.
+A policy with a controller state (FairCo's accumulated exposure, the frozen re-ranker's labels)
+also has ``init_memory(obs, state, env_params, policy_params)`` and ``act_with_memory(key, obs,
+state, env_params, policy_params, memory) -> (slate, memory)``; the rollout carries the memory
+(:func:`jaxrec.envs.rollout.make_rollout`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from jaxrec.agents.fairness import FairCoPolicy, FrozenRerankPolicy, QuotaRerankPolicy
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.errors import ConfigError
 from jaxrec.ops.selection import select_slate
@@ -87,60 +93,32 @@ class GreedyPolicy:
         return select_slate(scores, self.env.action_mask(obs), self.env.slate_size)
 
 
-@flax.struct.dataclass
-class StaticRerankParams:
-    head_ratio: jax.Array  # f32[] share of slate positions given to head-group items
-
-
-class StaticRerankPolicy:
-    """Static group-exposure re-ranking of the oracle scores ("static fairness").
-
-    Each slate takes the best ``round(head_ratio * K)`` head-group items and the best remaining
-    long-tail items, then orders the union by score. The ratio is fixed once; nothing adapts as
-    popularity and group labels move, which is what long-horizon fairness agents are compared to.
-    When one group has too few allowed items, the other fills its positions.
-    """
-
-    def __init__(self, env: PlatformEnv, head_ratio: float = 0.3):
-        if not 0.0 <= head_ratio <= 1.0:
-            raise ConfigError("policy.head_ratio", f"must lie in [0, 1], got {head_ratio}")
-        self.env = env
-        self.head_ratio = head_ratio
-
-    def init_params(self) -> StaticRerankParams:
-        return StaticRerankParams(head_ratio=jnp.asarray(self.head_ratio, jnp.float32))
-
-    def act(self, key, obs, state, env_params, policy_params):
-        k = self.env.slate_size
-        scores = self.env.click_logits(state, env_params)
-        mask = self.env.action_mask(obs)
-        head = obs.item_is_head[None, :]
-        n_head = jnp.round(policy_params.head_ratio * k).astype(jnp.int32)
-        head_scores, head_items = jax.lax.top_k(jnp.where(mask & head, scores, -jnp.inf), k)
-        tail_scores, tail_items = jax.lax.top_k(jnp.where(mask & ~head, scores, -jnp.inf), k)
-        # A group short of allowed items lends its positions to the other group.
-        n_head_avail = jnp.isfinite(head_scores).sum(axis=1, keepdims=True)
-        n_tail_avail = jnp.isfinite(tail_scores).sum(axis=1, keepdims=True)
-        take_head = jnp.clip(n_head, k - n_tail_avail, n_head_avail)
-        position = jnp.arange(k)[None, :]
-        quota = jnp.concatenate([position < take_head, position < k - take_head], axis=1)
-        candidates = jnp.concatenate([head_items, tail_items], axis=1)
-        candidate_scores = jnp.concatenate([head_scores, tail_scores], axis=1)
-        ranked = jnp.where(quota, candidate_scores, -jnp.inf)
-        order = jax.lax.top_k(ranked, k)[1]
-        return jnp.take_along_axis(candidates, order, axis=1).astype(jnp.int32)
-
-
 POLICIES = {
     "random": RandomPolicy,
     "most_popular": MostPopularPolicy,
     "greedy": GreedyPolicy,
-    "static_rerank": StaticRerankPolicy,
+    "quota_rerank": QuotaRerankPolicy,
+    "frozen_rerank": FrozenRerankPolicy,
+    "fairco": FairCoPolicy,
 }
+# old name -> new name; still built, with a DeprecationWarning
+DEPRECATED_POLICIES = {"static_rerank": "quota_rerank"}
 
 
 def make_policy(name: str, env: PlatformEnv, **kwargs) -> Policy:
-    """Build a baseline policy by name: random, most_popular, greedy or static_rerank."""
+    """Build a policy by name: random, most_popular, greedy, quota_rerank, frozen_rerank or
+    fairco (``static_rerank`` is the deprecated name of ``quota_rerank``)."""
+    if name in DEPRECATED_POLICIES:
+        import warnings
+
+        new = DEPRECATED_POLICIES[name]
+        warnings.warn(
+            f"policy {name!r} is now called {new!r} (live labels, fixed quota); the paper's "
+            "static re-ranker with labels frozen at deployment is 'frozen_rerank'",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name = new
     if name not in POLICIES:
         raise ConfigError("policy", f"unknown policy {name!r}; expected one of {sorted(POLICIES)}")
     return POLICIES[name](env, **kwargs)

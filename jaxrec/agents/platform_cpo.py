@@ -17,8 +17,9 @@ trains on, so the same CPO / PPO-Lagrangian program runs on it unchanged:
   ``d`` is per user per training episode.
 
 A training episode is ``episode_len`` steps from a fresh :meth:`PlatformEnv.reset` (new users from
-the pool, new drift draws) after ``burn_in`` steps of random slates; :func:`long_run` then serves
-one such world for hundreds of steps.
+the pool, new drift draws) after ``burn_in`` steps of random slates.
+:class:`jaxrec.agents.platform_train.WorldsAgentEnv` instead trains on many continuing worlds, and
+:func:`jaxrec.agents.platform_train.serve_long_run` serves one world for hundreds of steps.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.protocol_baselines import rerank_ranking
 from jaxrec.agents.train import CPOConfig
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
-from jaxrec.metrics import gini
 from jaxrec.ops.selection import select_slate
 
 
@@ -132,49 +131,3 @@ def policy_scores(
         return (mean + jnp.exp(log_std) * noise) @ obs.features.T
 
     return scores
-
-
-def long_run(
-    key: jax.Array,
-    env: PlatformAgentEnv,
-    params: EnvParams,
-    scores_fn: Callable[[jax.Array, AgentObservation], jax.Array],
-    steps: int,
-    head_ratio: float | jax.Array | None = None,
-) -> dict[str, jax.Array]:
-    """Serve one world for ``steps`` steps with slates from ``scores_fn(key, obs)`` (re-ranked to a fixed
-    ``head_ratio`` of head items per slate when given: the static re-ranker on top of the same
-    scores; a negative, possibly traced, ratio serves the plain scores, so one ``vmap`` can hold
-    re-ranked and plain runs), and record the fairness trajectory.
-
-    Returns per-step f32[steps] series: ``head_share`` (head items among shown items: the
-    constrained quantity), ``cost`` (mean cost per active user, the training cost's unit),
-    ``clicks`` (mean clicks per active user), ``exposure_gini`` (Gini of the decayed recent
-    exposure over live items) and ``relabelled`` (1 where the head labels changed this step).
-    """
-    k = env.platform.slate_size
-    obs, state = env.reset(key, params)
-
-    def step(carry, step_key):
-        obs, state = carry
-        policy_key, step_key = jax.random.split(step_key)
-        scores = scores_fn(policy_key, obs)
-        slates = select_slate(scores, obs.mask, k)
-        if head_ratio is not None:
-            reranked = rerank_ranking(scores, state.item_is_head, head_ratio, k, obs.mask)
-            slates = jnp.where(head_ratio >= 0, reranked, slates)
-        labels = state.item_is_head
-        active = state.user_active
-        obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
-        n_active = jnp.maximum(active.sum(), 1)
-        record = {
-            "head_share": info["head_in_slate"].sum() / jnp.maximum(info["shown"].sum(), 1),
-            "cost": jnp.where(active, cost, 0.0).sum() / n_active,
-            "clicks": jnp.where(active, reward, 0.0).sum() / n_active,
-            "exposure_gini": gini(state.item_exposure_recent, where=state.item_alive),
-            "relabelled": jnp.any(labels != state.item_is_head).astype(jnp.float32),
-        }
-        return (obs, state), record
-
-    _, series = jax.lax.scan(step, (obs, state), jax.random.split(key, steps))
-    return series

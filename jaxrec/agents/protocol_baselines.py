@@ -6,37 +6,20 @@ the same hits and :func:`jaxrec.agents.train.protocol_metrics`.
 A static baseline ignores the episode's state, so its whole test episode is one ranked list of
 ``T`` distinct items per user, served one per step (position k = step k). The lists reuse the
 platform baselines' selection: :func:`jaxrec.ops.selection.select_slate` for the plain scorers
-and :class:`jaxrec.agents.baselines.StaticRerankPolicy` (its quota logic, driven through a thin
-adapter) for the re-ranker, whose head share over the episode is its ``head_ratio``.
+and :func:`jaxrec.agents.fairness.quota_slate` (the platform re-rankers' quota) for the re-ranker, whose head share over the episode is its ``head_ratio``.
 """
 
 from __future__ import annotations
 
-import types
-
 import jax
 import jax.numpy as jnp
 
-from jaxrec.agents.baselines import StaticRerankParams, StaticRerankPolicy
+from jaxrec.agents.fairness import quota_slate
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams
 from jaxrec.errors import ConfigError
 from jaxrec.ops.selection import select_slate
 
 BASELINES = ("random", "most_popular", "mf_greedy", "static_rerank")
-
-
-class _ScoresAsLogits:
-    """The slice of :class:`jaxrec.envs.PlatformEnv` that :class:`StaticRerankPolicy` reads, fed
-    by a fixed score matrix (passed as the policy's ``state``) instead of the platform's logits."""
-
-    def __init__(self, slate_size: int):
-        self.slate_size = slate_size
-
-    def click_logits(self, scores: jax.Array, params: None) -> jax.Array:
-        return scores
-
-    def action_mask(self, obs: types.SimpleNamespace) -> jax.Array:
-        return obs.mask
 
 
 def rerank_ranking(
@@ -50,11 +33,8 @@ def rerank_ranking(
     the best ``round(head_ratio * length)`` allowed head items and the best allowed long-tail
     items for the rest, ordered by score; i32[U, length]. ``head_ratio`` may be traced (``vmap``
     sweeps it); ``mask`` bool[U, I] (default: everything allowed)."""
-    policy = StaticRerankPolicy(_ScoresAsLogits(length))
     mask = jnp.ones(scores.shape, bool) if mask is None else mask
-    obs = types.SimpleNamespace(item_is_head=is_head, mask=mask)
-    params = StaticRerankParams(head_ratio=jnp.asarray(head_ratio, jnp.float32))
-    return policy.act(None, obs, scores, None, params)
+    return quota_slate(scores, mask, is_head, jnp.asarray(head_ratio, jnp.float32), length)
 
 
 def baseline_ranking(

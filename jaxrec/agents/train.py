@@ -137,6 +137,7 @@ class RunnerState(NamedTuple):
     multiplier: jax.Array  # PPO-Lagrangian's l (unused by CPO)
     cost_margin: jax.Array  # CPO's learned cost margin m (unused by PPO-Lagrangian)
     key: jax.Array
+    world: Any = ()  # a continuing env's (obs, state) carried between iterations; () otherwise
 
 
 class Trajectory(NamedTuple):
@@ -182,7 +183,14 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
     by chunks of ``iterate`` adding up to ``config.iterations``.
     CPO leaves ``multiplier`` at 0 and PPO-Lagrangian ``cost_margin``; PPO-Lagrangian reports
     ``case = -1`` and its KL after the update.
+
+    A *continuing* env (``env.continuing`` true, e.g.
+    :class:`jaxrec.agents.platform_train.WorldsAgentEnv`) is reset once, in ``init``; each iteration
+    then serves the next ``episode_len`` steps of the same worlds (``RunnerState.world``), so a
+    long deployment's late regime is in the training data. Its segments end without termination:
+    GAE bootstraps on the last state, and the critics see no time feature (time fraction 0).
     """
+    continuing = getattr(env, "continuing", False)
     policy_net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
     critic_net = Critic(config.hidden)
     critic_opt = optax.adam(config.critic_lr)
@@ -190,8 +198,10 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
     horizon = env.episode_len
     time_fraction = jnp.arange(horizon, dtype=jnp.float32)[:, None] / horizon
     next_time_fraction = time_fraction + 1.0 / horizon
+    if continuing:
+        time_fraction = next_time_fraction = jnp.zeros((horizon, 1), jnp.float32)
 
-    def init(key: jax.Array) -> RunnerState:
+    def init(key: jax.Array, env_params: FCPOParams = env_params) -> RunnerState:
         k_pi, k_r, k_c, key = jax.random.split(key, 4)
         history = jnp.zeros((1, env.history_len, env.dim))
         policy = policy_net.init(k_pi, history)
@@ -205,10 +215,11 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
             multiplier=jnp.zeros((), jnp.float32),
             cost_margin=jnp.zeros((), jnp.float32),
             key=key,
+            world=env.reset(jax.random.fold_in(key, 1), env_params) if continuing else (),
         )
 
-    def rollout(policy, key: jax.Array, env_params: FCPOParams) -> Trajectory:
-        obs, state = env.reset(key, env_params)
+    def rollout(policy, key: jax.Array, env_params: FCPOParams, world=()) -> Trajectory:
+        obs, state = world if continuing else env.reset(key, env_params)
 
         def step(carry, step_key):
             obs, state = carry
@@ -230,8 +241,10 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
             )
             return (next_obs, state), record
 
-        (last_obs, _), traj = jax.lax.scan(step, (obs, state), jax.random.split(key, horizon))
-        return traj._replace(final_history=last_obs.history)
+        (last_obs, last_state), traj = jax.lax.scan(
+            step, (obs, state), jax.random.split(key, horizon)
+        )
+        return traj._replace(final_history=last_obs.history), (last_obs, last_state)
 
     def advantages(runner: RunnerState, traj: Trajectory):
         next_history = jnp.concatenate([traj.history[1:], traj.final_history[None]])
@@ -391,7 +404,9 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
     def iteration(runner: RunnerState, cost_limit: jax.Array, env_params: FCPOParams):
         key, k_roll, k_update, k_critic = jax.random.split(runner.key, 4)
         runner = runner._replace(key=key)
-        traj = rollout(runner.policy, k_roll, env_params)
+        traj, world = rollout(runner.policy, k_roll, env_params, runner.world)
+        if continuing:
+            runner = runner._replace(world=world)
         reward_gae, cost_gae = advantages(runner, traj)
         reward_adv = standardize(reward_gae.advantages)
         cost_adv = center(cost_gae.advantages)

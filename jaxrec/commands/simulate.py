@@ -7,7 +7,15 @@ from pathlib import Path
 
 from jaxrec.commands._options import add_popularity_beta, env_overrides
 
-POLICY_CHOICES = ("random", "most_popular", "greedy", "static_rerank")
+POLICY_CHOICES = (
+    "random",
+    "most_popular",
+    "greedy",
+    "quota_rerank",
+    "frozen_rerank",
+    "fairco",
+    "static_rerank",  # deprecated name of quota_rerank
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

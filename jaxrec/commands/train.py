@@ -102,32 +102,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=_run_evaluate)
     platform = modes.add_parser(
         "platform",
-        help="CPO vs unconstrained vs static re-ranker on the dynamic platform",
+        help="long-run fairness: CPO, PPO-Lagrangian, FairCo and re-rankers on the platform",
         description=(
-            "Train CPO (head-item limit and unconstrained) on a synthetic dynamic platform, then "
-            "run them and the static re-ranker for --platform-steps test steps. Writes "
-            "DIR/long_run.parquet, .json and .png."
+            "Train CPO and PPO-Lagrangian (head items per slate held at each --targets value) and "
+            "an unconstrained agent on --worlds continuing worlds of the dynamic platform "
+            "(synthetic, or fitted from MovieLens ratings), then serve them, FairCo, the "
+            "frozen-label and the live-label quota re-rankers for --platform-steps test steps. "
+            "Writes DIR/long_run.parquet, summary.json, long_run.png and tradeoff.png."
         ),
     )
+    add_data_options(platform)
     platform.add_argument(
         "--iterations", type=int, default=100, help="policy updates (default 100)"
     )
     add_seeds(platform)
     add_out(platform)
-    platform.add_argument("--platform-users", type=int, default=256, help="user slots")
-    platform.add_argument("--platform-items", type=int, default=500, help="item slots")
+    platform.add_argument("--platform-users", type=int, default=256, help="users per world")
+    platform.add_argument(
+        "--platform-items", type=int, default=500, help="item slots (synthetic world only)"
+    )
     platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
     platform.add_argument(
-        "--platform-train-steps", type=int, default=50, help="steps per training episode"
+        "--platform-train-steps", type=int, default=50, help="steps per training iteration"
     )
     platform.add_argument(
-        "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
+        "--worlds", type=int, default=16, help="continuing worlds trained on at once (default 16)"
+    )
+    platform.add_argument(
+        "--reset-every",
+        type=int,
+        default=10,
+        help="fresh training worlds every this many iterations (0 = never; default 10)",
+    )
+    platform.add_argument(
+        "--head-per-slate",
+        type=float,
+        default=1.0,
+        help="the target head items per slate the summary and time plots report (default 1)",
+    )
+    platform.add_argument(
+        "--targets",
+        help="comma-separated targets for the trade-off plot (default: --head-per-slate)",
+    )
+    platform.add_argument(
+        "--delta", type=float, default=0.01, help="CPO trust region (default 0.01)"
+    )
+    platform.add_argument(
+        "--fairco-gain", type=float, default=1.0, help="FairCo's lambda (default 1)"
     )
     platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
     add_popularity_beta(platform, default=1.0, aliases=("--matthew",))
     platform.add_argument(
-        "--world-seed", "--data-seed", dest="world_seed", type=int, default=0, help="world seed"
+        "--world-seed",
+        "--data-seed",
+        dest="world_seed",
+        type=int,
+        default=0,
+        help="world seed (synthetic world; MF fit and producers of a MovieLens world)",
     )
+    platform.add_argument("--no-progress", action="store_true", help="no progress bars")
     platform.set_defaults(func=_run_platform)
 
 
@@ -477,45 +510,42 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_platform(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from jaxrec.experiments.platform import (
-        PlatformExperiment,
-        plot_long_run,
-        run_platform_experiment,
-        summarise_long_run,
+    from jaxrec.experiments.platform_long_run import (
+        LongRunExperiment,
+        format_summary,
+        run_long_run,
+        summarise,
+        write_results,
     )
-    from jaxrec.io import save_figure, write_json, write_parquet
 
-    experiment = PlatformExperiment(
+    targets = number_list(args.targets, "--targets") if args.targets else [args.head_per_slate]
+    if args.head_per_slate not in targets:
+        targets.append(args.head_per_slate)
+    experiment = LongRunExperiment(
+        data=args.data,
+        data_dir=data_dir(args) if args.data != "synthetic" else None,
         n_users=args.platform_users,
         n_items=args.platform_items,
+        n_worlds=args.worlds,
         iterations=args.iterations,
+        reset_every=args.reset_every,
         seeds=args.seeds,
-        head_per_slate=args.head_per_slate,
+        targets=tuple(targets),
+        target=args.head_per_slate,
         test_steps=args.platform_steps,
         train_steps=args.platform_train_steps,
         relabel_every=args.relabel_every,
         popularity_beta=args.popularity_beta,
         world_seed=args.world_seed,
+        delta=args.delta,
+        fairco_gain=args.fairco_gain,
     )
-    print(f"dynamic platform: {experiment}", flush=True)
-    frame, log = run_platform_experiment(experiment)
-    summary = summarise_long_run(frame, experiment)
-    out = Path(args.out)
-    write_parquet(out / "long_run.parquet", frame)
-    write_json(
-        out / "long_run.json",
-        {
-            "experiment": experiment.__dict__,
-            "final_train_cost": log["episode_cost"][:, :, -10:].mean(axis=(1, 2)).tolist(),
-            "final_train_return": log["episode_return"][:, :, -10:].mean(axis=(1, 2)).tolist(),
-            "summary": summary.to_dict(orient="records"),
-        },
-    )
-    save_figure(out / "long_run.png", plot_long_run(frame, experiment))
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {out}/long_run.parquet, long_run.json, long_run.png")
+    print(f"long-run platform experiment: {experiment}", flush=True)
+    frame, training = run_long_run(experiment, progress=not args.no_progress)
+    summary = summarise(frame, training, experiment)
+    written = write_results(args.out, frame, summary, experiment)
+    print(format_summary(summary))
+    print(f"wrote {args.out}/" + ", ".join(written))
     return 0
 
 

@@ -389,7 +389,7 @@ class PlatformEnv:
         u, k = self.n_users, self.slate_size
         slate = action.astype(jnp.int32)
         # a negative id is an empty position (a re-ranker may leave one rather than break a floor)
-        shown = (slate >= 0) & state.item_alive[slate] & state.user_active[:, None]  # bool[U, K]
+        shown = shown_items(slate, state.item_alive, state.user_active)  # bool[U, K]
 
         # --- user response: examination x click probability -----------------------------
         item_vectors = state.item_factors[slate]  # [U, K, d]
@@ -692,6 +692,11 @@ def item_logit_offset(state: EnvState, params: EnvParams) -> jax.Array:
         + params.ageing_weight * log_ageing
         + params.click_bias
     )
+
+
+def shown_items(slate: jax.Array, item_alive: jax.Array, user_active: jax.Array) -> jax.Array:
+    """Which slate positions i32[U, K] the platform shows: live items to active users, bool[U, K]."""
+    return (slate >= 0) & item_alive[slate] & user_active[:, None]
 
 
 def push_history(history: jax.Array, new_items: jax.Array) -> jax.Array:

@@ -72,7 +72,30 @@ def step_metrics(
     }
 
 
-Carry = tuple[Observation, EnvState, jax.Array]
+Carry = tuple  # (obs, state, key), plus the policy's memory for a policy with one
+
+
+def has_memory(policy: Any) -> bool:
+    """Whether ``policy`` keeps a controller state (``init_memory`` / ``act_with_memory``)."""
+    return hasattr(policy, "init_memory")
+
+
+def act_and_remember(
+    policy: Any,
+    key: jax.Array,
+    obs: Observation,
+    state: EnvState,
+    env_params: EnvParams,
+    policy_params: Any,
+    memory: tuple,
+) -> tuple[jax.Array, tuple]:
+    """One slate i32[U, K] from any policy, with its updated memory (``()`` for none)."""
+    if has_memory(policy):
+        slate, new_memory = policy.act_with_memory(
+            key, obs, state, env_params, policy_params, memory[0]
+        )
+        return slate, (new_memory,)
+    return policy.act(key, obs, state, env_params, policy_params), memory
 
 
 def make_rollout(
@@ -83,29 +106,42 @@ def make_rollout(
 ) -> Callable[[Carry, EnvParams, Any], tuple[Carry, dict[str, jax.Array]]]:
     """Build ``rollout(carry, env_params, policy_params) -> (carry, metrics)``.
 
-    ``carry = (obs, state, key)``; ``metrics`` maps each name to f32[n_steps]. The function is pure
-    and un-jitted: wrap it in ``jax.jit`` (and ``jax.vmap`` over worlds) as needed.
+    ``carry = (obs, state, key)`` from :func:`init_carry`, with the policy's memory as a fourth
+    element when it has one (FairCo's accumulated exposure, frozen labels); ``metrics`` maps each
+    name to f32[n_steps]. The function is pure and un-jitted: wrap it in ``jax.jit`` (and
+    ``jax.vmap`` over worlds) as needed.
     """
 
     def rollout(carry: Carry, env_params: EnvParams, policy_params: Any):
         def one_step(carry: Carry, _):
-            obs, state, key = carry
+            obs, state, key, *memory = carry
             key, act_key, step_key = jax.random.split(key, 3)
-            slate = policy.act(act_key, obs, state, env_params, policy_params)
+            slate, memory = act_and_remember(
+                policy, act_key, obs, state, env_params, policy_params, tuple(memory)
+            )
             obs, state, reward, cost, terminated, _, info = env.step(
                 step_key, state, slate, env_params
             )
-            return (obs, state, key), metrics_fn(state, reward, cost, terminated, info)
+            return (obs, state, key, *memory), metrics_fn(state, reward, cost, terminated, info)
 
         return jax.lax.scan(one_step, carry, None, length=n_steps)
 
     return rollout
 
 
-def init_carry(env: PlatformEnv, key: jax.Array, env_params: EnvParams) -> Carry:
-    """Reset a world and pair it with the key its rollout will consume."""
+def init_carry(
+    env: PlatformEnv,
+    key: jax.Array,
+    env_params: EnvParams,
+    policy: Any = None,
+    policy_params: Any = None,
+) -> Carry:
+    """Reset a world and pair it with the key its rollout will consume; a ``policy`` with a
+    memory starts serving here, so its memory (e.g. frozen labels) is taken from this state."""
     reset_key, run_key = jax.random.split(key)
     obs, state = env.reset(reset_key, env_params)
+    if policy is not None and has_memory(policy):
+        return obs, state, run_key, policy.init_memory(obs, state, env_params, policy_params)
     return obs, state, run_key
 
 
@@ -125,7 +161,9 @@ def run_chunked(
     f32[W, steps_in_chunk]. Only the final chunk may be shorter, so at most two programs compile.
     """
     # params are arguments, not closed-over constants, so XLA does not constant-fold the world
-    init = jax.jit(jax.vmap(lambda k, p: init_carry(env, k, p), in_axes=(0, None)))
+    init = jax.jit(
+        jax.vmap(lambda k, p, pp: init_carry(env, k, p, policy, pp), in_axes=(0, None, None))
+    )
     program = per_length(
         lambda length: jax.jit(
             jax.vmap(make_rollout(env, policy, length), in_axes=(0, None, None)),
@@ -136,4 +174,4 @@ def run_chunked(
     def advance(carry: Carry, length: int, done: int):
         return program(length)(carry, env_params, policy_params)
 
-    yield from run_chunks(advance, init(keys, env_params), n_steps, chunk)
+    yield from run_chunks(advance, init(keys, env_params, policy_params), n_steps, chunk)

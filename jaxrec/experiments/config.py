@@ -8,7 +8,7 @@ n_items = 1682
 slate_size = 10
 popularity_beta = 1.0
 [policy]
-name = "static_rerank"
+name = "frozen_rerank"
 head_ratio = 0.3
 [run]
 steps = 1000
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxrec import tomlconfig
-from jaxrec.agents.baselines import POLICIES
+from jaxrec.agents.baselines import DEPRECATED_POLICIES, POLICIES
 from jaxrec.data.synthetic import SyntheticWorldConfig
 from jaxrec.envs.platform import PARAM_KEYS, STATIC_KEYS
 from jaxrec.errors import ConfigError
@@ -34,7 +34,12 @@ from jaxrec.errors import ConfigError
 ENV_STATIC_KEYS = STATIC_KEYS
 ENV_PARAM_KEYS = PARAM_KEYS
 RUN_DEFAULTS = {"steps": 1000, "worlds": 8, "seed": 0, "chunk": 100}
-POLICY_KEYS = {"static_rerank": ("head_ratio",)}
+POLICY_KEYS = {
+    "static_rerank": ("head_ratio",),
+    "quota_rerank": ("head_ratio",),
+    "frozen_rerank": ("head_ratio",),
+    "fairco": ("head_ratio", "gain"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +62,7 @@ def parse_simulation_config(config: dict[str, Any]) -> SimulationConfig:
     env_params = {key: value for key, value in env_table.items() if key in ENV_PARAM_KEYS}
     policy_table = tomlconfig.table(config, "policy")
     policy = policy_table.pop("name", "greedy")
-    if policy not in POLICIES:
+    if policy not in POLICIES and policy not in DEPRECATED_POLICIES:
         raise ConfigError(
             "policy.name", f"unknown policy {policy!r}; expected one of {sorted(POLICIES)}"
         )

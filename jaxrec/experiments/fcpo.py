@@ -25,6 +25,7 @@ from jaxrec.agents.train import (
     protocol_metrics,
 )
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup
+from jaxrec.errors import ConfigError
 from jaxrec.models.mf import mf_scores
 from jaxrec.ops.chunks import run_chunks
 from jaxrec.ops.tables import concat_chunks, tidy_frame
@@ -66,6 +67,7 @@ def train_grid(
     n_seeds: int,
     seed: int = 1,
     progress: bool = True,
+    reset_every: int = 0,
 ) -> tuple[RunnerState, dict[str, np.ndarray]]:
     """Train ``len(limits) x n_seeds`` agents as one compiled program (``vmap`` over traced limits
     and over seeds), in equal chunks of iterations behind a progress bar.
@@ -74,23 +76,47 @@ def train_grid(
     training env, or :class:`jaxrec.agents.platform_cpo.PlatformAgentEnv`) and ``env_params`` its
     parameters. Returns the final runner states (leaves [L, S, ...]) and the training log, each
     of :data:`METRIC_NAMES` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
+
+    ``reset_every`` (a continuing env such as :class:`jaxrec.agents.platform_train.WorldsAgentEnv`
+    only; 0 = never): start fresh worlds every this many iterations; it must divide
+    ``config.iterations`` and sets the chunk length.
     """
     from tqdm.auto import tqdm
 
     train = make_train(config, env, env_params)
     iterations = config.iterations
     chunk = max(d for d in range(1, min(10, iterations) + 1) if iterations % d == 0)
+    reset = None
+    if reset_every:
+        from jaxrec.agents.platform_train import reset_worlds
+
+        if iterations % reset_every:
+            raise ConfigError(
+                "reset_every", f"{reset_every} must divide the {iterations} iterations"
+            )
+        chunk = reset_every
+        reset = jax.jit(
+            jax.vmap(jax.vmap(lambda r, p: reset_worlds(env, r, p), (0, None)), (0, None))
+        )
     over_seeds = jax.vmap(
         lambda runner, limit, params: train.iterate(runner, chunk, limit, params),
         in_axes=(0, None, None),
     )
     iterate = jax.jit(jax.vmap(over_seeds, in_axes=(0, 0, None)))
     keys = jax.random.split(jax.random.key(seed), n_seeds)
-    start = jax.vmap(lambda _: jax.vmap(train.init)(keys))(jnp.arange(len(limits)))
+    # params as an argument, so a continuing env's reset does not bake the world into the program
+    init = jax.jit(
+        lambda keys, params: jax.vmap(lambda _: jax.vmap(lambda k: train.init(k, params))(keys))(
+            jnp.arange(len(limits))
+        )
+    )
+    start = init(keys, env_params)
     limits = jnp.asarray(limits, jnp.float32)
     chunks = []
 
     def advance(runner: RunnerState, length: int, done: int):
+        if reset is not None and done:
+            runner = reset(runner, env_params)
         return iterate(runner, limits, env_params)  # every chunk is `chunk` iterations long
 
     with tqdm(

@@ -61,7 +61,7 @@ def run_policies(
             bar.update(next(iter(host.values())).shape[1])
             bar.set_postfix(gini=f"{host['exposure_gini'][:, -1].mean():.3f}")
         bar.close()
-        _, final_state, _ = carry
+        _, final_state, *_ = carry
         finals[name] = {
             "item_exposure": np.asarray(final_state.item_exposure),
             "item_alive": np.asarray(final_state.item_alive),

@@ -68,7 +68,8 @@ def _logged_rollout(n_users: int, slate_size: int, steps: int, policy: str) -> t
 
     @jax.jit
     def run(key, env_params, policy_params):
-        (_, state, _), _ = rollout(init_carry(env, key, env_params), env_params, policy_params)
+        carry = init_carry(env, key, env_params, logger, policy_params)
+        (_, state, *_), _ = rollout(carry, env_params, policy_params)
         return state
 
     return env, logger, run

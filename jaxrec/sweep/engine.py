@@ -125,21 +125,26 @@ class SweepProgram:
 
     # ------------------------------------------------------------------ programs
     def init(self) -> Any:
-        """The starting carry of every run: ``(obs, state, raw_key)`` with a leading run axis."""
+        """The starting carry of every run: ``(obs, state, raw_key)`` (and the policy's memory,
+        if it has one) with a leading run axis."""
         if self._init_program is None:
 
-            def init_one(raw_key, env_params):
-                obs, state, key = init_carry(
-                    self.env, jax.random.wrap_key_data(raw_key), env_params
+            def init_one(raw_key, env_params, policy_params):
+                obs, state, key, *memory = init_carry(
+                    self.env,
+                    jax.random.wrap_key_data(raw_key),
+                    env_params,
+                    self.policy,
+                    policy_params,
                 )
-                return obs, state, jax.random.key_data(key)
+                return obs, state, jax.random.key_data(key), *memory
 
             self._init_program = jax.jit(
-                jax.vmap(init_one, in_axes=(0, self.env_axes)),
-                in_shardings=(self.run_sharding, self.env_shardings),
+                jax.vmap(init_one, in_axes=(0, self.env_axes, 0)),
+                in_shardings=(self.run_sharding, self.env_shardings, self.run_sharding),
                 out_shardings=self.run_sharding,
             )
-        return self._init_program(self.run_keys, self.env_params)
+        return self._init_program(self.run_keys, self.env_params, self.policy_params)
 
     def abstract_carry(self) -> Any:
         """Shapes, dtypes and shardings of the carry, for restoring a checkpoint."""
@@ -162,14 +167,14 @@ class SweepProgram:
 
         def chunk_one(carry, env_params, policy_params):
             self.n_traces += 1  # runs at trace time only
-            obs, state, raw_key = carry
-            carry = (obs, state, jax.random.wrap_key_data(raw_key))
-            (obs, state, key), metrics = rollout(carry, env_params, policy_params)
+            obs, state, raw_key, *memory = carry
+            carry = (obs, state, jax.random.wrap_key_data(raw_key), *memory)
+            (obs, state, key, *memory), metrics = rollout(carry, env_params, policy_params)
             intervals = {
                 name: jnp.mean(values.reshape(-1, log_every), axis=1)
                 for name, values in metrics.items()
             }
-            return (obs, state, jax.random.key_data(key)), intervals
+            return (obs, state, jax.random.key_data(key), *memory), intervals
 
         return jax.jit(
             jax.vmap(chunk_one, in_axes=(0, self.env_axes, 0)),

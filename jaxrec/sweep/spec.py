@@ -37,8 +37,8 @@ slate_size = 5
 [params]                # base values of traced env parameters (jaxrec.envs.EnvParams fields)
 taste_drift = 0.05
 
-[policy]                # random | most_popular | greedy | static_rerank, plus its options
-name = "static_rerank"
+[policy]                # random | most_popular | greedy | quota_rerank | frozen_rerank | fairco
+name = "quota_rerank"
 head_ratio = 0.3
 
 [run]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxrec.agents import StaticRerankPolicy, make_policy
-from jaxrec.agents.baselines import StaticRerankParams
+from jaxrec.agents import QuotaRerankPolicy, make_policy
+from jaxrec.agents.fairness import QuotaRerankParams
 from jaxrec.data import synthetic_world
 from jaxrec.envs import PlatformEnv
 from jaxrec.errors import ConfigError
@@ -32,7 +32,7 @@ def setup():
     return env, params, obs, state
 
 
-@pytest.mark.parametrize("name", ["random", "most_popular", "greedy", "static_rerank"])
+@pytest.mark.parametrize("name", ["random", "most_popular", "greedy", "quota_rerank"])
 def test_slates_are_distinct_allowed_items(setup, name):
     env, params, obs, state = setup
     policy = make_policy(name, env)
@@ -63,18 +63,18 @@ def rerank_act(setup):
     """One compiled static re-ranker for all examples (the ratio is a traced parameter)."""
     env = setup[0]
     if env not in _RERANK_ACT:
-        _RERANK_ACT[env] = jax.jit(StaticRerankPolicy(env).act)
+        _RERANK_ACT[env] = jax.jit(QuotaRerankPolicy(env).act)
     return _RERANK_ACT[env]
 
 
 @given(ratio=st.floats(0.0, 1.0), seed=st.integers(0, 2**16))
-def test_static_rerank_keeps_quota_and_best_items(setup, ratio, seed):
+def test_quota_rerank_keeps_quota_and_best_items(setup, ratio, seed):
     env, params, obs, state = setup
     rng = np.random.default_rng(seed)
     obs = obs.replace(item_is_head=jnp.asarray(rng.random(N_ITEMS) < 0.3))
     slate = np.asarray(
         rerank_act(setup)(
-            jax.random.key(0), obs, state, params, StaticRerankParams(jnp.float32(ratio))
+            jax.random.key(0), obs, state, params, QuotaRerankParams(jnp.float32(ratio))
         )
     )
     mask = np.asarray(env.action_mask(obs))
@@ -100,4 +100,4 @@ def test_bad_policy_name_and_ratio(setup):
     with pytest.raises(ConfigError, match="policy"):
         make_policy("popularity", env)
     with pytest.raises(ConfigError, match=r"policy\.head_ratio"):
-        StaticRerankPolicy(env, head_ratio=1.5)
+        QuotaRerankPolicy(env, head_ratio=1.5)

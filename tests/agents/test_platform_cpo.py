@@ -1,6 +1,5 @@
-"""CPO on the dynamic platform: the agent's view of the platform against NumPy, the long-run
-re-ranker's quota, and (slow) CPO holding its head-exposure limit where the unconstrained agent
-does not."""
+"""CPO on the dynamic platform: the agent's view of the platform against NumPy, and (slow) CPO
+holding its head-exposure limit where the unconstrained agent does not."""
 
 from __future__ import annotations
 
@@ -9,13 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec.agents.platform_cpo import PlatformAgentEnv, item_features, long_run
+from jaxrec.agents.platform_cpo import PlatformAgentEnv, item_features
 from jaxrec.agents.train import CPOConfig
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import PlatformEnv
-from jaxrec.errors import ConfigError
 from jaxrec.experiments.fcpo import train_grid
-from jaxrec.experiments.platform import PlatformExperiment, summarise_long_run
 
 U, M, D, K = 16, 60, 4, 5
 
@@ -47,26 +44,6 @@ def test_observation_and_slates_match_numpy(world):
     np.testing.assert_array_equal(chosen, np.argsort(-scores, axis=1, kind="stable")[:, :K])
 
 
-def test_long_run_rerank_holds_its_quota(world):
-    env, params = world
-
-    def random_scores(key, obs):
-        return jax.random.normal(key, obs.mask.shape)
-
-    series = jax.jit(lambda key: long_run(key, env, params, random_scores, 12, head_ratio=0.4))(
-        jax.random.key(3)
-    )
-    # round(0.4 * 5) = 2 head items in every slate, whatever the labels are at that step
-    np.testing.assert_allclose(series["head_share"], 0.4, atol=1e-6)
-    assert series["exposure_gini"].shape == (12,)
-    assert np.all((series["exposure_gini"] >= 0) & (series["exposure_gini"] <= 1))
-
-
-def test_experiment_rejects_an_impossible_target():
-    with pytest.raises(ConfigError, match="head_per_slate"):
-        PlatformExperiment(head_per_slate=6.0, slate_size=5)
-
-
 @pytest.mark.slow  # ~60 s: trains two limits x one seed on a 64-user platform
 def test_cpo_holds_head_exposure_on_the_platform():
     platform = PlatformEnv(n_users=64, slate_size=K, history_len=5)
@@ -82,22 +59,3 @@ def test_cpo_holds_head_exposure_on_the_platform():
     assert unconstrained > limit * 2
     returns = log["episode_return"][:, 0]
     assert returns[0, -10:].mean() > returns[0, :5].mean()  # the constrained agent still learns
-
-
-def test_summary_reports_head_items_per_slate():
-    import pandas as pd
-
-    experiment = PlatformExperiment(slate_size=5, head_per_slate=1.0)
-    frame = pd.DataFrame(
-        {
-            "method": ["a"] * 4,
-            "seed": 0,
-            "step": [0, 1, 298, 299],
-            "head_share": [0.4, 0.4, 0.2, 0.2],
-            "clicks": 1.0,
-            "exposure_gini": 0.5,
-        }
-    )
-    row = summarise_long_run(frame, experiment, tail=10).iloc[0]
-    assert row.head_per_slate == pytest.approx(1.0)
-    assert row.head_drift == pytest.approx(-1.0)

@@ -29,7 +29,7 @@ dim = 4
 [env]
 slate_size = 2
 [policy]
-name = "static_rerank"
+name = "quota_rerank"
 [run]
 steps = {steps}
 chunk = 10

@@ -30,7 +30,8 @@ dim = 4
 [env]
 slate_size = 2
 [policy]
-name = "static_rerank"
+name = "fairco"  # a policy with a memory: the carry, checkpoints and resume hold its state
+gain = 100.0
 [run]
 steps = 20
 chunk = 10
@@ -74,7 +75,7 @@ def test_grid_is_cartesian_product_and_runs_are_points_x_seeds(spec, uninterrupt
     assert sorted(frame["step"].unique()) == [5, 10, 15, 20]
     counts = frame.groupby(["point", "seed"]).size()
     assert len(counts) == 8 and (counts == 4).all()
-    # a head ratio of 0 puts no head item in a slate while tail items are available
+    # FairCo's target share: 0 keeps head items out of the slates, 1 fills them
     no_head = frame[frame["policy.head_ratio"] == 0.0]
     all_head = frame[frame["policy.head_ratio"] == 1.0]
     assert no_head["head_share"].max() < all_head["head_share"].min()
@@ -93,17 +94,18 @@ def test_batched_sweep_equals_each_run_alone(spec, uninterrupted):
     env = PlatformEnv(**spec.env)
     world = synthetic_world(spec.world_seed, spec.world)
     base = env.default_params(world, **spec.params)
-    policy = make_policy(spec.policy, env)
+    policy = make_policy(spec.policy, env, **spec.policy_kwargs)
     rollout = make_rollout(env, policy, spec.steps)
 
     @jax.jit
     def alone(seed_key, env_params, policy_params):
-        return rollout(init_carry(env, seed_key, env_params), env_params, policy_params)[1]
+        carry = init_carry(env, seed_key, env_params, policy, policy_params)
+        return rollout(carry, env_params, policy_params)[1]
 
     for index, point in enumerate(spec.points):
         env_params = env.replace_params(base, popularity_beta=point["env.popularity_beta"])
         policy_params = make_policy(
-            spec.policy, env, head_ratio=point["policy.head_ratio"]
+            spec.policy, env, **{**spec.policy_kwargs, "head_ratio": point["policy.head_ratio"]}
         ).init_params()
         for seed in spec.seeds:
             metrics = alone(jax.random.key(seed), env_params, policy_params)

@@ -1,0 +1,229 @@
+"""Fairness re-rankers for the platform: a fixed quota on live labels, the paper's static
+re-ranker with labels frozen at deployment, and the FairCo controller.
+
+- :class:`QuotaRerankPolicy` (``quota_rerank``): ``round(head_ratio * K)`` head items per slate,
+  by the labels the platform holds *now*. Head items per slate equal the quota by construction.
+- :class:`FrozenRerankPolicy` (``frozen_rerank``): the same quota on the labels of the step it
+  started serving, never updated (the FCPO paper's static solution, MF-FOE; Ge et al. 2021). An
+  item that arrives later had no popularity when the labels were fixed, so it counts as long-tail.
+  As popularity moves, its "tail" items become the new head and the slates drift.
+- :class:`FairCoPolicy` (``fairco``): Morik, Singh, Hong & Joachims (SIGIR 2020), group variant.
+  Items are ranked by ``score_i + lambda * err_G(i)`` where ``err_G = max_G' E_G'/m_G' - E_G/m_G``
+  is group ``G``'s accumulated exposure deficit against a merit-proportional target. Here the
+  exposure ``E_G`` is the number of ``G`` items per served slate summed over the steps since the
+  policy started serving (the quantity CPO's cost counts, amortised over time), groups are the
+  platform's live labels, and the merit shares are ``m = (head_ratio, 1 - head_ratio)``: the
+  platform's target share, so FairCo aims at the same exposure as the constrained agents and the
+  quota. ``lambda`` is the gain of a controller that needs no training.
+
+Policies with a controller state keep it in a *memory* pytree that the rollout carries
+(``init_memory`` / ``act_with_memory``); the slate functions :func:`quota_slate` and
+:func:`fairco_slate` take any scores, so the long-run experiment applies them on top of a learned
+agent's scores.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from jaxrec.envs.platform import EnvState, Observation, PlatformEnv, shown_items
+from jaxrec.errors import ConfigError
+from jaxrec.ops.selection import select_slate
+
+
+def check_head_ratio(head_ratio: float) -> float:
+    """``head_ratio`` if it lies in [0, 1], else a ConfigError naming ``policy.head_ratio``."""
+    if not 0.0 <= head_ratio <= 1.0:
+        raise ConfigError("policy.head_ratio", f"must lie in [0, 1], got {head_ratio}")
+    return head_ratio
+
+
+def quota_slate(
+    scores: jax.Array, mask: jax.Array, is_head: jax.Array, head_ratio: jax.Array, k: int
+) -> jax.Array:
+    """Group-quota re-ranking: i32[U, K] slates of the best ``round(head_ratio * K)`` allowed
+    items with ``is_head`` and the best allowed others, ordered by score.
+
+    Args:
+      scores: f32[U, M]; mask: bool[U, M] allowed items; is_head: bool[M] the labels the quota
+        counts; head_ratio: f32[] (may be traced); k: slate size (static).
+
+    When one group has too few allowed items, the other fills its positions.
+    """
+    head = jnp.broadcast_to(is_head, scores.shape)
+    n_head = jnp.round(head_ratio * k).astype(jnp.int32)
+    head_scores, head_items = jax.lax.top_k(jnp.where(mask & head, scores, -jnp.inf), k)
+    tail_scores, tail_items = jax.lax.top_k(jnp.where(mask & ~head, scores, -jnp.inf), k)
+    # A group short of allowed items lends its positions to the other group.
+    n_head_avail = jnp.isfinite(head_scores).sum(axis=1, keepdims=True)
+    n_tail_avail = jnp.isfinite(tail_scores).sum(axis=1, keepdims=True)
+    take_head = jnp.clip(n_head, k - n_tail_avail, n_head_avail)
+    position = jnp.arange(k)[None, :]
+    quota = jnp.concatenate([position < take_head, position < k - take_head], axis=1)
+    candidates = jnp.concatenate([head_items, tail_items], axis=1)
+    candidate_scores = jnp.concatenate([head_scores, tail_scores], axis=1)
+    ranked = jnp.where(quota, candidate_scores, -jnp.inf)
+    order = jax.lax.top_k(ranked, k)[1]
+    return jnp.take_along_axis(candidates, order, axis=1).astype(jnp.int32)
+
+
+@flax.struct.dataclass
+class QuotaRerankParams:
+    head_ratio: jax.Array  # f32[] share of slate positions given to head-group items
+
+
+class QuotaRerankPolicy:
+    """Quota re-ranking of the oracle scores (click logits) on the platform's live labels."""
+
+    def __init__(self, env: PlatformEnv, head_ratio: float = 0.3):
+        self.env = env
+        self.head_ratio = check_head_ratio(head_ratio)
+
+    def init_params(self) -> QuotaRerankParams:
+        return QuotaRerankParams(head_ratio=jnp.asarray(self.head_ratio, jnp.float32))
+
+    def act(self, key, obs, state, env_params, policy_params):
+        scores = self.env.click_logits(state, env_params)
+        mask = self.env.action_mask(obs)
+        return quota_slate(
+            scores, mask, obs.item_is_head, policy_params.head_ratio, self.env.slate_size
+        )
+
+
+# The live-label re-ranker's names before #11 ("static_rerank"): kept as aliases.
+StaticRerankParams = QuotaRerankParams
+StaticRerankPolicy = QuotaRerankPolicy
+
+
+@flax.struct.dataclass
+class FrozenLabels:
+    """The frozen re-ranker's memory: ``labels`` bool[M] head labels when it started serving,
+    at platform step ``since`` i32[]."""
+
+    labels: jax.Array
+    since: jax.Array
+
+
+def freeze_labels(obs: Observation) -> FrozenLabels:
+    """Fix the current head labels (the deployment moment of the static re-ranker)."""
+    return FrozenLabels(labels=obs.item_is_head, since=obs.step)
+
+
+def frozen_head(memory: FrozenLabels, item_arrival_step: jax.Array) -> jax.Array:
+    """Head labels bool[M] under frozen labels: an item slot refilled after the freeze holds a new
+    item, which had no popularity when the labels were fixed, so it is long-tail."""
+    return memory.labels & (item_arrival_step <= memory.since)
+
+
+class FrozenRerankPolicy:
+    """Quota re-ranking of the oracle scores on the head labels of the step it started serving
+    (see the module docstring); ``head_ratio`` as in :class:`QuotaRerankPolicy`."""
+
+    def __init__(self, env: PlatformEnv, head_ratio: float = 0.3):
+        self.env = env
+        self.head_ratio = check_head_ratio(head_ratio)
+
+    def init_params(self) -> QuotaRerankParams:
+        return QuotaRerankParams(head_ratio=jnp.asarray(self.head_ratio, jnp.float32))
+
+    def init_memory(self, obs, state, env_params, policy_params) -> FrozenLabels:
+        return freeze_labels(obs)
+
+    def act_with_memory(self, key, obs, state: EnvState, env_params, policy_params, memory):
+        scores = self.env.click_logits(state, env_params)
+        mask = self.env.action_mask(obs)
+        head = frozen_head(memory, state.item_arrival_step)
+        slate = quota_slate(scores, mask, head, policy_params.head_ratio, self.env.slate_size)
+        return slate, memory
+
+
+@flax.struct.dataclass
+class FairCoParams:
+    head_ratio: jax.Array  # f32[] the head group's merit share = target share of slate positions
+    gain: jax.Array  # f32[] lambda, the controller gain (score units per item-per-slate deficit)
+
+
+@flax.struct.dataclass
+class FairCoMemory:
+    """``exposure`` f32[2]: head and long-tail items per served slate, summed over the steps since
+    FairCo started serving."""
+
+    exposure: jax.Array
+
+
+def fairco_error(exposure: jax.Array, head_ratio: jax.Array) -> jax.Array:
+    """Each group's exposure deficit ``max_G' E_G'/m_G' - E_G/m_G`` (>= 0), f32[2] (head, tail),
+    with merit shares ``m = (head_ratio, 1 - head_ratio)``; a zero share makes any exposure of
+    that group an unbounded excess (the other group's deficit)."""
+    merit = jnp.stack([head_ratio, 1.0 - head_ratio])
+    ratio = exposure / jnp.maximum(merit, 1e-6)
+    return jnp.max(ratio) - ratio
+
+
+def fairco_slate(
+    scores: jax.Array,
+    mask: jax.Array,
+    is_head: jax.Array,
+    memory: FairCoMemory,
+    params: FairCoParams,
+    k: int,
+) -> jax.Array:
+    """FairCo slates i32[U, K]: the best allowed items by ``scores + gain * err_G(i)``."""
+    error = fairco_error(memory.exposure, params.head_ratio)
+    bonus = params.gain * jnp.where(is_head, error[0], error[1])
+    return select_slate(scores + bonus[None, :], mask, k)
+
+
+def fairco_update(
+    memory: FairCoMemory,
+    slate: jax.Array,
+    is_head: jax.Array,
+    item_alive: jax.Array,
+    user_active: jax.Array,
+) -> FairCoMemory:
+    """Add one step's head and long-tail items per served slate (what the platform shows)."""
+    shown = shown_items(slate, item_alive, user_active)
+    n_served = jnp.maximum(user_active.sum(), 1)
+    head = (shown & is_head[slate]).sum() / n_served
+    return FairCoMemory(exposure=memory.exposure + jnp.stack([head, shown.sum() / n_served - head]))
+
+
+def fairco_memory() -> FairCoMemory:
+    return FairCoMemory(exposure=jnp.zeros(2, jnp.float32))
+
+
+class FairCoPolicy:
+    """FairCo (group) on the oracle scores (click logits) and the platform's live labels.
+
+    Args:
+      head_ratio: the head group's merit share, i.e. its target share of slate positions.
+      gain: lambda; the controller's deficit is in items per slate summed over steps, so with
+        logits of order 1 a gain of 1 corrects a deficit of one slate's item within a few steps.
+    """
+
+    def __init__(self, env: PlatformEnv, head_ratio: float = 0.3, gain: float = 1.0):
+        if not gain >= 0:
+            raise ConfigError("policy.gain", f"must be >= 0, got {gain}")
+        self.env = env
+        self.head_ratio = check_head_ratio(head_ratio)
+        self.gain = gain
+
+    def init_params(self) -> FairCoParams:
+        return FairCoParams(
+            head_ratio=jnp.asarray(self.head_ratio, jnp.float32),
+            gain=jnp.asarray(self.gain, jnp.float32),
+        )
+
+    def init_memory(self, obs, state, env_params, policy_params) -> FairCoMemory:
+        return fairco_memory()
+
+    def act_with_memory(self, key, obs, state, env_params, policy_params, memory):
+        scores = self.env.click_logits(state, env_params)
+        mask = self.env.action_mask(obs)
+        slate = fairco_slate(
+            scores, mask, obs.item_is_head, memory, policy_params, self.env.slate_size
+        )
+        memory = fairco_update(memory, slate, obs.item_is_head, obs.item_alive, obs.user_active)
+        return slate, memory

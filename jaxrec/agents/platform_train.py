@@ -1,0 +1,219 @@
+"""Training that matches deployment: many continuing worlds of the platform train one agent.
+
+:class:`WorldsAgentEnv` folds ``n_worlds`` independent worlds of
+:class:`jaxrec.agents.platform_cpo.PlatformAgentEnv` into one batch of ``n_worlds * n_users``
+user slots (``vmap`` over worlds inside the step), so :func:`jaxrec.agents.train.make_train`
+trains CPO or PPO-Lagrangian on all of them with one update per iteration. It is *continuing*:
+``make_train`` resets the worlds once and each iteration serves the next ``episode_len`` steps of
+the same worlds, so popularity, labels and producers carry over, and the regime a long test run
+reaches (after many relabels) is in the training data. :func:`reset_worlds` starts fresh worlds,
+for an optional periodic reset every few iterations
+(:func:`jaxrec.experiments.fcpo.train_grid`'s ``reset_every``) that keeps every world age
+of the test horizon in the data. :func:`serve_long_run` serves a trained agent (or a re-ranker on
+top of its scores: quota, frozen labels, FairCo) on a fresh world for a long test.
+
+Cost is reported per *served* slate: a world's user slots that are empty this step (a user
+churned and no new one arrived yet) cost nothing, so the per-slot mean would understate head items
+per shown slate; the step rescales each world's costs by ``n_users / n_served``, which makes the
+mean episode cost ``J_C`` equal to the head items per served slate summed over the segment. A
+limit of ``head_per_slate * episode_len`` then holds the quantity the long run measures.
+
+Memory (one iteration, float32): the trajectory keeps ``T x W x U`` clicked-item histories of
+``H x d`` floats plus actions, so at ``T=50, H=5, d=8, d+1`` actions it is about
+``T W U (H d + d + 7) x 4`` bytes: 46 MB at ``W U = 4096`` and 0.73 GB at 65,536 user-episodes
+(advantages, returns and the Fisher batch add a few times the per-step scalars);
+:func:`trajectory_bytes` computes it for a configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from jaxrec.agents.fairness import (
+    FairCoParams,
+    fairco_memory,
+    fairco_slate,
+    fairco_update,
+    freeze_labels,
+    frozen_head,
+    quota_slate,
+)
+from jaxrec.agents.platform_cpo import AgentObservation, PlatformAgentEnv
+from jaxrec.envs.platform import EnvParams, EnvState
+from jaxrec.errors import ConfigError
+from jaxrec.metrics import gini
+from jaxrec.ops.selection import select_slate
+
+
+class WorldsAgentEnv:
+    """``n_worlds`` continuing platform worlds seen as one agent env of ``n_worlds * n_users``
+    users (see the module docstring). Observations keep a leading world axis on ``features``
+    f32[W, M, d + 1], ``mask`` bool[W, U, M] and ``platform``; ``history`` is folded to
+    f32[W * U, H, d], the batch the policy acts on."""
+
+    continuing = True
+
+    def __init__(self, base: PlatformAgentEnv, n_worlds: int):
+        if isinstance(n_worlds, bool) or not isinstance(n_worlds, int) or n_worlds < 1:
+            raise ConfigError("n_worlds", f"must be an integer >= 1, got {n_worlds!r}")
+        self.base = base
+        self.n_worlds = n_worlds
+        self.users_per_world = base.n_users
+        self.n_users = n_worlds * base.n_users
+        self.history_len = base.history_len
+        self.dim = base.dim
+        self.action_dim = base.action_dim
+        self.episode_len = base.episode_len
+
+    def _fold(self, obs: AgentObservation) -> AgentObservation:
+        return obs.replace(history=obs.history.reshape(self.n_users, *obs.history.shape[2:]))
+
+    def reset(self, key: jax.Array, params: EnvParams) -> tuple[AgentObservation, EnvState]:
+        """Fresh worlds (each after the base env's burn-in): state leaves have a world axis."""
+        keys = jax.random.split(key, self.n_worlds)
+        obs, state = jax.vmap(self.base.reset, in_axes=(0, None))(keys, params)
+        return self._fold(obs), state
+
+    def select(self, action: jax.Array, obs: AgentObservation, params: EnvParams) -> jax.Array:
+        """Slates i32[W * U, K]: each world's best allowed items by its own features @ w."""
+        action = action.reshape(self.n_worlds, self.users_per_world, -1)
+        k = self.base.platform.slate_size
+        slates = jax.vmap(lambda a, f, m: select_slate(a @ f.T, m, k))(
+            action, obs.features, obs.mask
+        )
+        return slates.reshape(self.n_users, k)
+
+    def step(self, key: jax.Array, state: EnvState, slates: jax.Array, params: EnvParams):
+        keys = jax.random.split(key, self.n_worlds)
+        slates = slates.reshape(self.n_worlds, self.users_per_world, -1)
+        obs, state, reward, cost, terminated, truncated, info = jax.vmap(
+            self.base.step, in_axes=(0, 0, 0, None)
+        )(keys, state, slates, params)
+        n_served = jnp.maximum(info["served"].sum(axis=1, keepdims=True), 1)
+        cost = cost * self.users_per_world / n_served
+
+        def fold(x):
+            return x.reshape(self.n_users, *x.shape[2:])
+
+        return (
+            self._fold(obs),
+            state,
+            fold(reward),
+            fold(cost),
+            fold(terminated),
+            fold(truncated),
+            jax.tree.map(fold, info),
+        )
+
+
+def reset_worlds(env: WorldsAgentEnv, runner, params: EnvParams):
+    """``runner`` (one seed's :class:`jaxrec.agents.train.RunnerState`) with fresh worlds drawn
+    from its own key (the key then advances), for the periodic reset of a continuing run."""
+    key, world_key = jax.random.split(runner.key)
+    return runner._replace(world=env.reset(world_key, params), key=key)
+
+
+def trajectory_bytes(env: WorldsAgentEnv) -> int:
+    """Bytes of one iteration's stored trajectory (float32 histories, actions, rewards, costs,
+    log-probs and flags) for ``env``: the dominant memory of a training iteration."""
+    per_step = env.history_len * env.dim + env.action_dim + 6  # + reward, cost, log-prob, flags
+    return 4 * env.episode_len * env.n_users * per_step
+
+
+# How :func:`serve_long_run` turns the agent's scores into slates.
+PLAIN, QUOTA, FROZEN, FAIRCO = 0, 1, 2, 3
+LONG_RUN_SERIES = (
+    "head_per_slate",
+    "cost",
+    "clicks",
+    "exposure_gini",
+    "active_producers",
+    "relabelled",
+)
+
+
+@flax.struct.dataclass
+class Serving:
+    """How one long run serves (all traced, so one program holds every method): ``mode`` i32[]
+    (:data:`PLAIN`, :data:`QUOTA`, :data:`FROZEN` or :data:`FAIRCO`), ``head_ratio`` f32[] the
+    target share of head items in a slate, ``gain`` f32[] FairCo's lambda."""
+
+    mode: jax.Array
+    head_ratio: jax.Array
+    gain: jax.Array
+
+
+def standardized_scores(scores: jax.Array, mask: jax.Array) -> jax.Array:
+    """Scores f32[U, M] centred and scaled per user over the allowed items, so FairCo's gain is
+    in units of a user's score spread whatever the scorer's scale."""
+    n = jnp.maximum(mask.sum(axis=1, keepdims=True), 1)
+    mean = jnp.where(mask, scores, 0.0).sum(axis=1, keepdims=True) / n
+    var = jnp.where(mask, (scores - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n
+    return (scores - mean) / jnp.sqrt(var + 1e-12)
+
+
+def serve_long_run(
+    key: jax.Array,
+    env: PlatformAgentEnv,
+    params: EnvParams,
+    scores_fn: Callable[[jax.Array, AgentObservation], jax.Array],
+    steps: int,
+    serving: Serving,
+) -> dict[str, jax.Array]:
+    """Serve one fresh world (after ``env``'s burn-in) for ``steps`` steps with slates from
+    ``scores_fn(key, obs)`` f32[U, M], as is or re-ranked (``serving``): the quota on live labels,
+    the quota on the labels frozen at the first served step, or FairCo on the standardized scores
+    (its exposure memory carried in the scan).
+
+    Returns per-step f32[steps] series (:data:`LONG_RUN_SERIES`): ``head_per_slate`` head items
+    (by the labels at serving time: the constrained quantity) per served slate, ``cost`` mean cost
+    per served user, ``clicks`` per served user, ``exposure_gini`` of the decayed recent exposure
+    over live items, ``active_producers``, ``relabelled`` (1 where the labels changed).
+    """
+    k = env.platform.slate_size
+    obs, state = env.reset(key, params)
+    frozen = freeze_labels(obs.platform)
+
+    def step(carry, step_key):
+        obs, state, memory = carry
+        policy_key, step_key = jax.random.split(step_key)
+        scores = scores_fn(policy_key, obs)
+        head = state.item_is_head
+        z = standardized_scores(scores, obs.mask)
+        fair_params = FairCoParams(head_ratio=serving.head_ratio, gain=serving.gain)
+        options = jnp.stack(
+            [
+                select_slate(scores, obs.mask, k),
+                quota_slate(scores, obs.mask, head, serving.head_ratio, k),
+                quota_slate(
+                    scores,
+                    obs.mask,
+                    frozen_head(frozen, state.item_arrival_step),
+                    serving.head_ratio,
+                    k,
+                ),
+                fairco_slate(z, obs.mask, head, memory, fair_params, k),
+            ]
+        )
+        slates = options[serving.mode]
+        memory = fairco_update(memory, slates, head, state.item_alive, state.user_active)
+        served = state.user_active
+        obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
+        n_served = jnp.maximum(served.sum(), 1)
+        record = {
+            "head_per_slate": info["head_in_slate"].sum() / n_served,
+            "cost": jnp.where(served, cost, 0.0).sum() / n_served,
+            "clicks": jnp.where(served, reward, 0.0).sum() / n_served,
+            "exposure_gini": gini(state.item_exposure_recent, where=state.item_alive),
+            "active_producers": state.producer_active.sum().astype(jnp.float32),
+            "relabelled": jnp.any(head != state.item_is_head).astype(jnp.float32),
+        }
+        return (obs, state, memory), record
+
+    carry = (obs, state, fairco_memory())
+    _, series = jax.lax.scan(step, carry, jax.random.split(key, steps))
+    return series

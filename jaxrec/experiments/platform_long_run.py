@@ -1,0 +1,408 @@
+"""The long-run fairness experiment on the dynamic platform (Ge et al. 2021, §5.4; REFERENCE.md §1
+"Static and dynamic fairness baselines"): agents trained on continuing worlds, then served for a
+long test beside the static and dynamic re-rankers.
+
+For every target ``t`` (head items per slate) and seed, CPO and PPO-Lagrangian are trained with
+the limit ``t * train_steps`` on ``n_worlds`` continuing worlds
+(:class:`jaxrec.agents.platform_train.WorldsAgentEnv`), CPO also without a limit (the
+unconstrained agent). Each seed's agents then serve one fresh world for ``test_steps`` steps:
+
+- ``cpo``, ``ppo_lag``, ``unconstrained``: the agents' sampled slates;
+- ``fairco``, ``frozen_rerank``, ``quota_rerank``: the unconstrained agent's scores re-ranked by
+  FairCo, by the quota on labels frozen at the first test step, and by the quota on live labels.
+
+``jaxrec train platform`` writes the frame, summary and plots of this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from jaxrec.agents.platform_cpo import PlatformAgentEnv, policy_scores
+from jaxrec.agents.platform_train import (
+    FAIRCO,
+    FROZEN,
+    LONG_RUN_SERIES,
+    PLAIN,
+    QUOTA,
+    Serving,
+    WorldsAgentEnv,
+    serve_long_run,
+)
+from jaxrec.agents.train import CPOConfig
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.errors import ConfigError
+from jaxrec.experiments.fcpo import train_grid
+
+METHODS = ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained")
+DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m")
+
+
+@dataclasses.dataclass(frozen=True)
+class LongRunExperiment:
+    """Sizes and settings of :func:`run_long_run` (every field checked when built).
+
+    ``targets``: head items per slate (each in [0, slate_size]); ``target`` (one of them) is the
+    one the summary and the time plots report. ``reset_every``: fresh training worlds every this
+    many iterations (0 = never). ``n_users`` users per world are drawn from the world's pool (a
+    MovieLens world's pool is the data's users).
+    """
+
+    data: str = "synthetic"
+    data_dir: str | None = None
+    n_users: int = 256
+    n_items: int = 500
+    n_producers: int = 16
+    dim: int = 8
+    slate_size: int = 5
+    history_len: int = 5
+    n_worlds: int = 16
+    train_steps: int = 50
+    iterations: int = 100
+    reset_every: int = 10
+    seeds: int = 3
+    targets: tuple[float, ...] = (1.0,)
+    target: float = 1.0
+    test_steps: int = 400
+    relabel_every: int = 10
+    popularity_beta: float = 1.0
+    world_seed: int = 0
+    burn_in: int = 20
+    hidden: tuple[int, ...] = (32, 32)
+    delta: float = 0.01
+    fairco_gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.data not in DATA_CHOICES:
+            raise ConfigError("--data", f"must be one of {DATA_CHOICES}, got {self.data!r}")
+        for name in (
+            "n_users",
+            "n_items",
+            "n_producers",
+            "dim",
+            "slate_size",
+            "history_len",
+            "n_worlds",
+            "train_steps",
+            "iterations",
+            "seeds",
+            "test_steps",
+            "relabel_every",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if not self.targets:
+            raise ConfigError("targets", "needs at least one target")
+        for value in self.targets:
+            if not 0 <= value <= self.slate_size:
+                raise ConfigError(
+                    "targets", f"{value} is outside [0, slate_size = {self.slate_size}]"
+                )
+        if self.target not in self.targets:
+            raise ConfigError("target", f"{self.target} is not one of targets {self.targets}")
+        if self.reset_every < 0 or (self.reset_every and self.iterations % self.reset_every):
+            raise ConfigError("reset_every", f"must be 0 or divide iterations={self.iterations}")
+        if not self.fairco_gain >= 0:
+            raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
+
+
+def build_world(e: LongRunExperiment):
+    """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
+    before anything trains: missing files and too few users are ConfigErrors)."""
+    from jaxrec.data.movielens import load_ml1m, load_ml100k, world_from_ratings
+    from jaxrec.data.synthetic import synthetic_world
+
+    if e.data == "synthetic":
+        return synthetic_world(
+            e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
+        )
+    if not e.data_dir:
+        raise ConfigError("--data-dir", f"--data {e.data} needs the folder of the MovieLens files")
+    data = (load_ml100k if e.data == "ml-100k" else load_ml1m)(e.data_dir)
+    if data.n_users < e.n_users:
+        raise ConfigError(
+            "--platform-users",
+            f"{e.n_users} users per world, but {e.data_dir} has only {data.n_users} users",
+        )
+    n_producers = min(e.n_producers, data.n_items)
+    return world_from_ratings(data, dim=e.dim, n_producers=n_producers, seed=e.world_seed)
+
+
+def make_envs(e: LongRunExperiment, world):
+    """``(test_env, train_env, params)``: one world served by the agent interface, the same
+    world ``n_worlds`` times as one continuing training env, and the platform parameters (no time
+    limit: the platform runs on)."""
+    platform = PlatformEnv(n_users=e.n_users, slate_size=e.slate_size, history_len=e.history_len)
+    params = platform.default_params(
+        world,
+        relabel_every=e.relabel_every,
+        popularity_beta=e.popularity_beta,
+        max_steps=2**30,
+    )
+    test_env = PlatformAgentEnv(platform, world.dim, e.train_steps, e.burn_in)
+    return test_env, WorldsAgentEnv(test_env, e.n_worlds), params
+
+
+def train_config(e: LongRunExperiment, algorithm: str) -> CPOConfig:
+    return CPOConfig(
+        algorithm=algorithm,
+        iterations=e.iterations,
+        hidden=e.hidden,
+        delta=e.delta,
+        critic_batch=4096,
+    )
+
+
+def run_long_run(e: LongRunExperiment, progress: bool = True):
+    """Train, then serve every method for ``e.test_steps`` steps per target and seed.
+
+    Returns ``(frame, training)``: the tidy frame (one row per method, target, seed and test
+    step: ``method, target, seed, step`` and :data:`LONG_RUN_SERIES`; the unconstrained agent's
+    rows have target NaN) and the training summary (per algorithm and target: the mean training
+    cost per served slate over the last fifth of the iterations, per seed, against the target).
+    """
+    world = build_world(e)
+    test_env, train_env, params = make_envs(e, world)
+    limits = [t * e.train_steps for t in e.targets]
+    agents, training = {}, []
+    for algorithm, name, grid in (
+        ("cpo", "cpo", [*limits, math.inf]),
+        ("ppo-lag", "ppo_lag", limits),
+    ):
+        config = train_config(e, algorithm)
+        runner, log = train_grid(
+            config, train_env, params, grid, e.seeds, progress=progress, reset_every=e.reset_every
+        )
+        agents[name] = (config, runner.policy)
+        late = log["episode_cost"][..., -max(1, e.iterations // 5) :].mean(axis=-1)
+        for index, target in enumerate(e.targets):
+            for seed in range(e.seeds):
+                training.append(
+                    {
+                        "method": name,
+                        "target": target,
+                        "seed": seed,
+                        "train_head_per_slate": float(late[index, seed] / e.train_steps),
+                    }
+                )
+    config, cpo_policies = agents["cpo"]
+    ppo_policies = agents["ppo_lag"][1]
+    n_targets = len(e.targets)
+    # one row per served run: (method, target index, which policy table, row in it, serving)
+    runs = [("unconstrained", -1, 0, n_targets, PLAIN)]
+    for index in range(n_targets):
+        runs += [
+            ("cpo", index, 0, index, PLAIN),
+            ("ppo_lag", index, 1, index, PLAIN),
+            ("fairco", index, 0, n_targets, FAIRCO),
+            ("frozen_rerank", index, 0, n_targets, FROZEN),
+            ("quota_rerank", index, 0, n_targets, QUOTA),
+        ]
+    pick = np.asarray([row for _, _, _, row, _ in runs])
+    table = np.asarray([tab for _, _, tab, _, _ in runs])
+    ppo_rows = np.minimum(pick, n_targets - 1)
+    policies = jax.tree.map(
+        lambda c, p: jnp.where(
+            jnp.asarray(table == 1).reshape(-1, *([1] * (c.ndim - 1))), p[ppo_rows], c[pick]
+        ),
+        cpo_policies,
+        ppo_policies,
+    )
+    targets = np.asarray([e.targets[i] if i >= 0 else e.target for _, i, _, _, _ in runs])
+    serving = Serving(
+        mode=jnp.asarray([mode for *_, mode in runs], jnp.int32),
+        head_ratio=jnp.asarray(targets / e.slate_size, jnp.float32),
+        gain=jnp.full(len(runs), e.fairco_gain, jnp.float32),
+    )
+    test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
+
+    def serve(policy, key, serving, params):
+        scores = policy_scores(policy, config, test_env)
+        return serve_long_run(key, test_env, params, scores, e.test_steps, serving)
+
+    over_seeds = jax.vmap(serve, in_axes=(0, 0, None, None))
+    series = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, 0, None)))(
+        policies, test_keys, serving, params
+    )
+    series = jax.device_get(series)
+    frames = []
+    for index, (method, target_index, *_) in enumerate(runs):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "target": e.targets[target_index] if target_index >= 0 else math.nan,
+                    "seed": np.repeat(np.arange(e.seeds), e.test_steps),
+                    "step": np.tile(np.arange(e.test_steps), e.seeds),
+                    **{name: np.asarray(series[name][index]).ravel() for name in LONG_RUN_SERIES},
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(training)
+
+
+def _mean_ci(values: np.ndarray) -> dict[str, float]:
+    """Mean and 95% t-interval half-width over seeds (NaN half-width for one seed)."""
+    from scipy import stats
+
+    values = np.asarray(values, float)
+    n = len(values)
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n)) if n > 1 else math.nan
+    return {"mean": float(values.mean()), "ci95": half}
+
+
+def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment) -> dict:
+    """Per method at ``e.target`` (the unconstrained agent has no target): means over the last
+    half of the test (``*_tail``) and over the first 50 steps (``head_per_slate_early``), each a
+    mean over seeds with a 95% t-interval over seeds; the training cost per slate against the
+    target for the trained methods; and the same tails for every target (``by_target``)."""
+    tail_start = e.test_steps // 2
+
+    def tails(rows: pd.DataFrame) -> dict:
+        late = rows[rows.step >= tail_start].groupby("seed")
+        early = rows[rows.step < min(50, e.test_steps)].groupby("seed")
+        out = {
+            f"{name}_tail": _mean_ci(late[name].mean().to_numpy())
+            for name in ("head_per_slate", "clicks", "exposure_gini", "active_producers")
+        }
+        out["head_per_slate_early"] = _mean_ci(early["head_per_slate"].mean().to_numpy())
+        return out
+
+    def trained(method: str, target: float) -> dict:
+        rows = training[(training.method == method) & (training.target == target)]
+        if rows.empty:
+            return {}
+        cost = _mean_ci(rows.train_head_per_slate.to_numpy())
+        return {"train_head_per_slate": cost, "train_cost_over_limit": cost["mean"] / target - 1}
+
+    methods = {}
+    for method in METHODS:
+        if method == "unconstrained":
+            rows = frame[frame.method == method]
+        else:
+            rows = frame[(frame.method == method) & (frame.target == e.target)]
+        entry = tails(rows)
+        if method != "unconstrained":
+            entry["target"] = e.target
+            entry["tail_off_target"] = entry["head_per_slate_tail"]["mean"] / e.target - 1
+            entry |= trained(method, e.target)
+        methods[method] = entry
+    by_target = {
+        str(target): {
+            method: tails(frame[(frame.method == method) & (frame.target == target)])
+            | trained(method, target)
+            for method in METHODS
+            if method != "unconstrained"
+        }
+        for target in e.targets
+    }
+    return {
+        "experiment": dataclasses.asdict(e),
+        "target": e.target,
+        "tail_steps": [tail_start, e.test_steps - 1],
+        "methods": methods,
+        "by_target": by_target,
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as a plain-text table: one row per method, mean ± 95% CI over seeds."""
+
+    def cell(entry: dict | None) -> str:
+        if not entry:
+            return "-"
+        half = entry["ci95"]
+        return f"{entry['mean']:.3f}" + ("" if math.isnan(half) else f" ± {half:.3f}")
+
+    header = (
+        f"{'method':<14} {'head/slate early':>17} {'head/slate tail':>17} "
+        f"{'clicks tail':>15} {'exposure Gini tail':>19} {'train head/slate':>17}"
+    )
+    lines = [
+        f"target: {summary['target']} head items per slate; tail = test steps "
+        f"{summary['tail_steps'][0]}-{summary['tail_steps'][1]}",
+        header,
+    ]
+    for method, entry in summary["methods"].items():
+        lines.append(
+            f"{method:<14} {cell(entry['head_per_slate_early']):>17} "
+            f"{cell(entry['head_per_slate_tail']):>17} {cell(entry['clicks_tail']):>15} "
+            f"{cell(entry['exposure_gini_tail']):>19} "
+            f"{cell(entry.get('train_head_per_slate')):>17}"
+        )
+    return "\n".join(lines)
+
+
+PANELS = (
+    ("head_per_slate", "head items per slate (current labels)"),
+    ("clicks", "clicks per served user per step"),
+    ("exposure_gini", "exposure Gini (recent, live items)"),
+)
+
+
+def plot_long_run(frame: pd.DataFrame, e: LongRunExperiment, window: int = 10):
+    """Head items per slate (with the target), clicks and exposure Gini over the test, per method
+    at ``e.target`` (mean over seeds, rolling mean over ``window`` steps)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
+    rows = frame[(frame.target == e.target) | frame.target.isna()]
+    for ax, (column, title) in zip(axes, PANELS, strict=True):
+        for method in METHODS:
+            curve = rows[rows.method == method].groupby("step")[column].mean()
+            ax.plot(curve.index, curve.rolling(window, min_periods=1).mean(), label=method)
+        ax.set_title(title)
+        ax.set_xlabel("test step")
+    axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{e.data} world: labels recomputed every {e.relabel_every} steps, popularity_beta "
+        f"{e.popularity_beta:g}; {e.seeds} seeds"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(frame: pd.DataFrame, e: LongRunExperiment):
+    """Tail clicks against tail exposure Gini (means over seeds) for every method and target."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    late = frame[frame.step >= e.test_steps // 2]
+    for method in METHODS:
+        rows = late[late.method == method]
+        points = rows.groupby("target", dropna=False)[["exposure_gini", "clicks"]].mean()
+        ax.plot(points.exposure_gini, points.clicks, marker="o", label=method)
+        for target, point in points.iterrows():
+            if not math.isnan(target):
+                ax.annotate(f"{target:g}", (point.exposure_gini, point.clicks), fontsize=7)
+    ax.set_xlabel("exposure Gini, last half of the test")
+    ax.set_ylabel("clicks per served user per step, last half")
+    ax.set_title("trade-off over targets (head items per slate, annotated)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_results(out, frame: pd.DataFrame, summary: dict, e: LongRunExperiment) -> list[str]:
+    """Write ``long_run.parquet``, ``summary.json``, ``long_run.png`` and ``tradeoff.png`` into
+    ``out`` (each atomically); returns the file names."""
+    from pathlib import Path
+
+    from jaxrec.io import save_figure, write_json, write_parquet
+
+    out = Path(out)
+    write_parquet(out / "long_run.parquet", frame)
+    write_json(out / "summary.json", summary)
+    save_figure(out / "long_run.png", plot_long_run(frame, e))
+    save_figure(out / "tradeoff.png", plot_tradeoff(frame, e))
+    return ["long_run.parquet", "summary.json", "long_run.png", "tradeoff.png"]

@@ -1,0 +1,111 @@
+"""``jaxrec train platform``: bad input is refused before anything trains, naming the option or
+file, and nothing is written; a tiny run writes every promised file with the promised columns."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from jaxrec.cli import main
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--targets", "0.5,6"], "targets"),
+        (["--head-per-slate", "-1"], "targets"),
+        (["--data", "ml-100k"], "--data-dir"),
+        (["--worlds", "0"], "n_worlds"),
+        (["--reset-every", "3"], "reset_every"),
+    ],
+)
+def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):
+    out = tmp_path / "run"
+    code = main(["train", "platform", "--out", str(out), "--iterations", "4", *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "jaxrec train: error:" in err and named in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "run"
+    args = ["train", "platform", "--out", str(out), "--data", "ml-100k", "--data-dir", str(empty)]
+    assert main(args) == 2
+    assert "u.data" in capsys.readouterr().err
+    data = tmp_path / "ml"
+    data.mkdir()
+    (data / "u.data").write_text(
+        "".join(f"{u}\t{i}\t4\t{100 + u * 10 + i}\n" for u in range(1, 6) for i in range(1, 9))
+    )
+    (data / "u.item").write_text(
+        "".join(f"{i}|Film {i} (1995)|01-Jan-1995||x|{'|'.join(['0'] * 19)}\n" for i in range(1, 9))
+    )
+    (data / "u.user").write_text("".join(f"{u}|30|M|other|00000\n" for u in range(1, 6)))
+    args = [*args[:-1], str(data), "--platform-users", "6"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--platform-users" in err and "5 users" in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_every_file(tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train", "platform", "--out", str(out), "--iterations", "2", "--reset-every", "1",
+            "--seeds", "2", "--worlds", "2", "--platform-users", "8", "--platform-items", "40",
+            "--platform-steps", "6", "--platform-train-steps", "3", "--targets", "0.5,1",
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    frame = pd.read_parquet(out / "long_run.parquet")
+    assert {"method", "seed", "step", "head_per_slate", "clicks", "exposure_gini"} <= set(frame)
+    assert "active_producers" in frame
+    assert len(frame) == (1 + 5 * 2) * 2 * 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {
+        "cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"
+    }  # fmt: skip
+    assert summary["methods"]["cpo"]["target"] == 1.0
+    assert "train_head_per_slate" in summary["methods"]["ppo_lag"]
+    assert (out / "long_run.png").exists() and (out / "tradeoff.png").exists()
+
+
+def test_summary_tails_and_training_cost_against_hand_computed_means():
+    from jaxrec.experiments.platform_long_run import LongRunExperiment, summarise
+
+    e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0)
+    rows = []
+    for method in ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"):
+        for seed in range(2):
+            for step in range(4):
+                rows.append(
+                    {
+                        "method": method,
+                        "target": float("nan") if method == "unconstrained" else 1.0,
+                        "seed": seed,
+                        "step": step,
+                        "head_per_slate": step + seed,  # tail (steps 2, 3): 2.5 and 3.5
+                        "clicks": 1.0,
+                        "exposure_gini": 0.5,
+                        "active_producers": 8.0,
+                    }
+                )
+    training = pd.DataFrame(
+        {"method": "cpo", "target": 1.0, "seed": [0, 1], "train_head_per_slate": [1.0, 1.1]}
+    )
+    summary = summarise(pd.DataFrame(rows), training, e)
+    cpo = summary["methods"]["cpo"]
+    assert cpo["head_per_slate_tail"]["mean"] == pytest.approx(3.0)
+    # t interval over two seed means 2.5, 3.5: t(0.975, 1) * 0.7071 / sqrt(2) = 12.7062 * 0.5
+    assert cpo["head_per_slate_tail"]["ci95"] == pytest.approx(6.3531, rel=1e-4)
+    assert cpo["tail_off_target"] == pytest.approx(2.0)
+    assert cpo["train_cost_over_limit"] == pytest.approx(0.05)
+    assert "train_head_per_slate" not in summary["methods"]["fairco"]
