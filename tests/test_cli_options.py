@@ -125,3 +125,10 @@ def test_the_walk_sees_every_train_mode_and_catches_an_unread_option():
     assert {"data", "data_dir", "delta", "targets"} <= options_read(platform)
     platform.add_argument("--never-read", type=int)
     assert "never_read" in shown_dests(platform) - options_read(platform)
+
+
+def test_data_options_accept_every_movielens_loader():
+    from jaxrec.commands._options import MOVIELENS
+    from jaxrec.data.loaders import DATASETS
+
+    assert MOVIELENS == DATASETS

@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-MOVIELENS = ("ml-100k", "ml-1m")
+# The MovieLens formats every --data option accepts: jaxrec.data.loaders.DATASETS, spelled out
+# here so that building the parser imports no loader (tests/test_cli_options.py checks they agree).
+MOVIELENS = ("ml-100k", "ml-1m", "ml-latest")
 
 
 def add_data_options(
     parser: argparse.ArgumentParser,
     choices: Sequence[str] = ("synthetic", *MOVIELENS),
-    data_dir_help: str = "folder with the MovieLens files (ml-100k, ml-1m)",
+    data_dir_help: str = "folder with the MovieLens files (ml-100k, ml-1m, ml-latest)",
 ) -> None:
     """``--data`` (default the first choice) and ``--data-dir``, read by :func:`data_dir`."""
     parser.add_argument("--data", choices=tuple(choices), default=choices[0])

@@ -255,7 +255,7 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bo
 def _load_ratings(args: argparse.Namespace):
     import jax
 
-    from jaxrec.data.movielens import load_ml1m, load_ml100k
+    from jaxrec.data.loaders import load_ratings
     from jaxrec.envs.fcpo import planted_ratings
 
     if args.data == "synthetic":
@@ -266,7 +266,7 @@ def _load_ratings(args: argparse.Namespace):
             per_user=args.synthetic_per_user,
         )
         return ratings, args.synthetic_items
-    data = (load_ml100k if args.data == "ml-100k" else load_ml1m)(data_dir(args))
+    data = load_ratings(args.data, data_dir(args))
     return data.ratings, data.n_items
 
 

@@ -36,12 +36,13 @@ from jaxrec.agents.platform_train import (
     serve_long_run,
 )
 from jaxrec.agents.train import CPOConfig
+from jaxrec.data.loaders import DATASETS
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.errors import ConfigError
 from jaxrec.experiments.fcpo import train_grid
 
 METHODS = ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained")
-DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m")
+DATA_CHOICES = ("synthetic", *DATASETS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,16 +117,15 @@ class LongRunExperiment:
 def build_world(e: LongRunExperiment):
     """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
     before anything trains: missing files and too few users are ConfigErrors)."""
-    from jaxrec.data.movielens import load_ml1m, load_ml100k, world_from_ratings
+    from jaxrec.data.loaders import load_ratings
     from jaxrec.data.synthetic import synthetic_world
+    from jaxrec.experiments.worlds import world_from_ratings
 
     if e.data == "synthetic":
         return synthetic_world(
             e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
         )
-    if not e.data_dir:
-        raise ConfigError("--data-dir", f"--data {e.data} needs the folder of the MovieLens files")
-    data = (load_ml100k if e.data == "ml-100k" else load_ml1m)(e.data_dir)
+    data = load_ratings(e.data, e.data_dir)
     if data.n_users < e.n_users:
         raise ConfigError(
             "--platform-users",
