@@ -244,9 +244,10 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bo
         parser.add_argument(
             "--cost-margin-lr",
             type=float,
-            default=0.05,
+            default=0.5,
             help="CPO's learned cost margin: integral control of the training cost's excess over "
-            "the limit (0: off; default 0.05; README, FCPO)",
+            "the limit (0: off; default 0.5, a ~10-iteration time constant for the measured "
+            "optimism of CPO's cost prediction; README, FCPO)",
         )
     add_seeds(parser, help="seeds trained at once (default 3)")
     add_out(parser)

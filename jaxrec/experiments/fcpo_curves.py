@@ -142,7 +142,7 @@ def curve_summary(
     each trained point with the re-ranker's curve at equal PopRate@k and equal Gini@k.
 
     Returns ``{"rows": [...], "comparisons": [...]}``: a row per arm with ``method``, ``setting``,
-    ``train_cost`` and ``{metric: {"mean", "ci_low", "ci_high"}}``, plus for trained arms the
+    ``train_cost`` (``None`` where they do not apply) and ``{metric: {"mean", "ci_low", "ci_high"}}``, plus for trained arms the
     limit's implied PopRate ``setting / train_steps``; a comparison per trained arm and x-metric
     with the NDCG difference (trained minus re-ranker), ``significant`` and ``within_curve``
     (whether the point's observed x lies inside the re-ranker's range; outside it the difference
@@ -162,7 +162,12 @@ def curve_summary(
         draws.append(arm_draws(arm, is_head, k, user_weights, seed_weights[n_seeds]))
     rows = []
     for arm, arm_draw in zip(arms, draws, strict=True):
-        row = {"method": arm.method, "setting": arm.setting, "train_cost": arm.train_cost}
+        row = {
+            "method": arm.method,
+            # None rather than NaN, so tradeoff.json stays standard JSON
+            "setting": None if np.isnan(arm.setting) else arm.setting,
+            "train_cost": None if np.isnan(arm.train_cost) else arm.train_cost,
+        }
         if arm.method in TRAINED:
             row["implied_pop_rate"] = min(1.0, arm.setting / train_steps)
         row |= {name: _interval(arm_draw[name], level) for name in METRICS}
@@ -286,10 +291,11 @@ def curves_table(summary: dict[str, list[dict]]):
     gaps = {(c["method"], c["setting"], c["at_equal"]): c for c in summary["comparisons"]}
     records = []
     for row in summary["rows"]:
-        record = {"method": row["method"], "setting": row["setting"]}
+        setting = np.nan if row["setting"] is None else row["setting"]
+        record = {"method": row["method"], "setting": setting}
         record |= {name: _cell(row[name]) for name in ("ndcg", "pop_rate", "gini")}
         record["implied_pop_rate"] = row.get("implied_pop_rate", float("nan"))
-        record["train_cost"] = row["train_cost"]
+        record["train_cost"] = np.nan if row["train_cost"] is None else row["train_cost"]
         for x_name in ("pop_rate", "gini"):
             gap = gaps.get((row["method"], row["setting"], x_name))
             record[f"ndcg_gap_at_{x_name}"] = (
