@@ -55,14 +55,25 @@ def test_bench_prints_row_lists_as_aligned_tables(capsys) -> None:
 
 
 def test_bench_platform_record_at_tiny_sizes(tmp_path) -> None:
-    """`jaxrec bench platform` times training and the plain rollout of the same worlds in one run
+    """`jaxrec bench platform_train` times training and the plain rollout of the same worlds in one run
     and reports the trajectory memory the GPU-sized batch would need."""
     import json
 
     from jaxrec.cli import main
 
     path = tmp_path / "platform.json"
-    args = ["bench", "platform", "--worlds", "2", "--users", "8", "--items", "40", "--steps", "3"]
+    args = [
+        "bench",
+        "platform_train",
+        "--worlds",
+        "2",
+        "--users",
+        "8",
+        "--items",
+        "40",
+        "--steps",
+        "3",
+    ]
     assert main([*args, "--iterations", "1", "--repeats", "1", "--json", str(path)]) == 0
     record = json.loads(path.read_text())
     assert record["train_user_steps_per_s"] > 0 and record["rollout_user_steps_per_s"] > 0

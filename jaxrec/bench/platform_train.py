@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.worlds,
     )
     return {
-        "benchmark": "platform",
+        "benchmark": "platform_train",
         "sizes": {
             "worlds": args.worlds,
             "users_per_world": args.users,
