@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(one row per world and step) and plots.",
     )
     parser.add_argument("config", nargs="?", help="TOML config ([world], [env], [policy], [run])")
-    parser.add_argument("--data", choices=("synthetic", "ml-100k", "ml-1m"), default="synthetic")
+    parser.add_argument(
+        "--data", choices=("synthetic", "ml-100k", "ml-1m", "ml-latest"), default="synthetic"
+    )
     parser.add_argument("--data-dir", help="directory holding the MovieLens files")
     parser.add_argument("--policy", choices=POLICY_CHOICES, help="overrides [policy] name")
     parser.add_argument("--steps", type=int, help="horizon (overrides [run] steps)")
@@ -29,15 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_world(config, data: str, data_dir: str | None, seed: int):
     """The world a simulation runs on: synthetic from ``config.world`` or fitted from MovieLens."""
-    from jaxrec.data import load_ml1m, load_ml100k, synthetic_world, world_from_ratings
-    from jaxrec.errors import ConfigError
+    from jaxrec.data import synthetic_world, world_from_ratings
+    from jaxrec.data.loaders import load_ratings
 
     if data == "synthetic":
         return synthetic_world(seed, config.world)
-    if not data_dir:
-        raise ConfigError("--data-dir", f"--data {data} needs the directory of the MovieLens files")
-    loader = load_ml100k if data == "ml-100k" else load_ml1m
-    ratings = loader(data_dir)
+    ratings = load_ratings(data, data_dir)
     n_producers = min(config.world.n_producers, ratings.n_items)
     return world_from_ratings(ratings, dim=config.world.dim, n_producers=n_producers, seed=seed)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m")
+DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m", "ml-latest")
 CUTOFFS = (5, 10, 20)  # equal to jaxrec.agents.fcpo_experiment.CUTOFFS (kept import-free)
 
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--data", choices=DATA_CHOICES, default="synthetic")
-    parser.add_argument("--data-dir", help="folder with the MovieLens files (ml-100k, ml-1m)")
+    parser.add_argument("--data-dir", help="folder with the MovieLens files")
     parser.add_argument(
         "--cost-limit",
         type=float,
@@ -103,9 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _load_ratings(args: argparse.Namespace):
     import jax
 
-    from jaxrec.data.movielens import load_ml1m, load_ml100k
+    from jaxrec.data.loaders import load_ratings
     from jaxrec.envs.fcpo import planted_ratings
-    from jaxrec.errors import ConfigError
 
     if args.data == "synthetic":
         ratings = planted_ratings(
@@ -115,11 +114,7 @@ def _load_ratings(args: argparse.Namespace):
             per_user=args.synthetic_per_user,
         )
         return ratings, args.synthetic_items
-    if not args.data_dir:
-        raise ConfigError(
-            "data_dir", f"--data {args.data} needs --data-dir with the MovieLens files"
-        )
-    data = (load_ml100k if args.data == "ml-100k" else load_ml1m)(args.data_dir)
+    data = load_ratings(args.data, args.data_dir)
     return data.ratings, data.n_items
 
 
