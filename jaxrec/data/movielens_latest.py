@@ -36,7 +36,7 @@ _ARCHIVE = "ml-latest-small.zip (or ml-32m.zip)"
 
 
 def _check_header(path: Path, found: list[str], expected: tuple[str, ...]) -> None:
-    if tuple(field.strip() for field in found) != expected:
+    if tuple(field.strip().strip('"') for field in found) != expected:
         raise DataFormatError(
             path, f"expected the header {','.join(expected)}, got {','.join(found)!r}", line=1
         )

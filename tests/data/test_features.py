@@ -15,9 +15,11 @@ from jaxrec.data.features import (
     encode_fields,
     fairness_metrics,
     feature_statistics,
+    holdout_split,
     leave_one_out,
     log_fairness_score,
     movielens_features,
+    sample_matched,
     sample_unobserved,
 )
 from jaxrec.data.fm_synthetic import synthetic_feature_data
@@ -165,3 +167,98 @@ def test_synthetic_oracle_is_fair_and_skew_makes_rare_buckets():
     uniform = synthetic_feature_data(n_samples=6000, zipf_exponent=0.0, seed=0)
     spread = np.bincount(uniform.train.feature_ids[:, 0], minlength=uniform.field_sizes[0])
     assert spread[:50].sum() < 1.5 * spread[-50:].sum()  # no skew: head and tail equally common
+
+
+def test_holdout_split_takes_the_latest_fraction_of_each_user():
+    rng = np.random.default_rng(0)
+    counts = {0: 20, 1: 3, 2: 2, 3: 10}
+    frame = pd.DataFrame(
+        [(u, i, int(t)) for u, n in counts.items()
+         for i, t in enumerate(rng.permutation(1000)[:n])],
+        columns=["user", "item", "timestamp"],
+    )  # fmt: skip
+    split = holdout_split(frame, test_fraction=0.2, valid_fraction=0.1)
+    want = {0: (4, 2), 1: (1, 1), 2: (0, 0), 3: (2, 1)}  # (test, valid); user 2 has < 3 rows
+    for user, (n_test, n_valid) in want.items():
+        mine = frame["user"].to_numpy() == user
+        times, codes = frame["timestamp"].to_numpy()[mine], split[mine]
+        assert (codes == 2).sum() == n_test and (codes == 1).sum() == n_valid
+        order = np.argsort(times)  # latest rows are test, the ones just before validation
+        expected = np.r_[
+            np.zeros(mine.sum() - n_test - n_valid), np.ones(n_valid), 2 * np.ones(n_test)
+        ]
+        np.testing.assert_array_equal(codes[order], expected)
+    with pytest.raises(ConfigError, match="test_fraction"):
+        holdout_split(frame, test_fraction=0.7, valid_fraction=0.4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matched_negatives_follow_the_positives_popularity(seed):
+    rng = np.random.default_rng(seed)
+    n_users, n_items, per_user = 40, 400, 30
+    popularity = np.exp(2 * rng.normal(size=n_items))  # heavy-tailed, no ties
+    observed_users = np.repeat(np.arange(n_users), per_user)
+    observed_items = np.concatenate(
+        [rng.choice(n_items, per_user, replace=False) for _ in range(n_users)]
+    )
+    weight = popularity[observed_items]  # positives lean popular, as real positives do
+    pos = rng.choice(len(observed_users), 300, p=weight / weight.sum())
+    users, positives = observed_users[pos], observed_items[pos]
+    negatives = sample_matched(users, positives, observed_users, observed_items, popularity, rng)
+    rated = set(zip(observed_users.tolist(), observed_items.tolist(), strict=True))
+    assert not any((u, i) in rated for u, i in zip(users.tolist(), negatives.tolist(), strict=True))
+    # A negative's popularity lies within the default window (4 ranks) of the positive's in the
+    # sorted popularities unless a rated item forced the window to widen (rare here: a user rated
+    # 7.5% of the items), and the negatives' popularity quantiles track the positives', far closer
+    # than uniform negatives' do.
+    ordered = np.sort(popularity)
+    first = np.searchsorted(ordered, popularity[positives], side="left")
+    last = np.searchsorted(ordered, popularity[positives], side="right") - 1
+    low, high = ordered[np.maximum(first - 4, 0)], ordered[np.minimum(last + 4, n_items - 1)]
+    assert ((popularity[negatives] >= low) & (popularity[negatives] <= high)).mean() > 0.8
+    uniform = sample_unobserved(users, observed_users, observed_items, n_items, rng)
+    rank = np.argsort(np.argsort(popularity))
+    q = np.linspace(0.1, 0.9, 9)
+    target = np.quantile(rank[positives], q)
+    matched_err = np.abs(np.quantile(rank[negatives], q) - target).max()
+    uniform_err = np.abs(np.quantile(rank[uniform], q) - target).max()
+    assert matched_err < 12 < 5 * matched_err < uniform_err
+
+
+def test_shared_pool_buckets_rank_each_bucket_of_positives_against_all_negatives():
+    rng = np.random.default_rng(5)
+    n = 241
+    labels = (rng.random(n) < 0.3).astype(np.float32)
+    scores = (rng.normal(size=n) + labels).astype(np.float32)
+    key = rng.normal(size=n).astype(np.float32)
+    got = fairness_metrics(jnp.asarray(labels), jnp.asarray(scores), jnp.asarray(key),
+                           shared_pool=True)  # fmt: skip
+    positives = np.flatnonzero(labels == 1)
+    negatives = np.flatnonzero(labels == 0)
+    ranked = positives[np.argsort(key[positives], kind="stable")]
+    pool = lambda rows: reference_auc(  # noqa: E731
+        np.r_[np.ones(len(rows)), np.zeros(len(negatives))], np.r_[scores[rows], scores[negatives]]
+    )
+    buckets = np.array_split(ranked, 6)
+    want = [pool(b) for b in buckets]
+    np.testing.assert_allclose(got["bucket_auc"], want, atol=1e-5)
+    edge = round(0.1 * len(positives))
+    np.testing.assert_allclose(got["efgd"], abs(pool(ranked[:edge]) - pool(ranked[-edge:])),
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(got["auc"], reference_auc(labels, scores), atol=1e-5)
+
+
+def test_shared_pool_buckets_move_only_with_their_positives():
+    # Positives score alike in every bucket; the negatives of common buckets score higher (as
+    # common-item negatives do under a popularity-minded model) and the positive rate climbs
+    # with the bucket (as uniform negatives cause). Per-sample buckets report a large spread that
+    # says nothing about the positives; with the shared pool every bucket's AUC is the same.
+    rng = np.random.default_rng(0)
+    n = 30_000
+    key = rng.random(n)
+    labels = rng.random(n) < 0.2 + 0.6 * key
+    scores = np.where(labels, rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n) + 1.5 * key)
+    args = (jnp.asarray(labels, jnp.float32), jnp.asarray(scores, jnp.float32),
+            jnp.asarray(key, jnp.float32))  # fmt: skip
+    assert float(fairness_metrics(*args, shared_pool=True)["std"]) < 0.015
+    assert float(fairness_metrics(*args)["std"]) > 0.08

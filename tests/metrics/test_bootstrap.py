@@ -1,20 +1,29 @@
-"""The weight-form bootstrap against explicit NumPy resampling, and its interval against the
-normal-theory standard error of a mean."""
+"""The weight-form bootstrap against explicit NumPy resampling (means, and AUCs recomputed on the
+resampled users), and its interval against the normal-theory standard error of a mean."""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.bootstrap import (
     basic_interval,
+    group_aucs_and_log_loss,
     percentile_interval,
     resample_counts,
     significant,
     weighted_mean,
 )
+
+
+def pairwise_auc(labels, scores):
+    """AUC by counting every (positive, negative) pair, ties one half."""
+    pos, neg = scores[labels > 0.5], scores[labels <= 0.5]
+    diff = pos[:, None] - neg[None, :]
+    return ((diff > 0) + 0.5 * (diff == 0)).mean()
 
 
 def bootstrap_indices(key, n_units, n_draws):
@@ -71,3 +80,32 @@ def test_basic_interval_reflects_the_percentile_interval_about_the_estimate():
     q_low, q_high = np.percentile(draws, [10, 90], axis=0)
     np.testing.assert_allclose(low, 2 * estimate - q_high)
     np.testing.assert_allclose(high, 2 * estimate - q_low)
+
+
+def test_weighted_draws_equal_recomputing_on_the_resampled_users():
+    rng = np.random.default_rng(1)
+    n, n_units = 60, 9
+    unit = rng.integers(0, n_units, n)
+    labels = (rng.random(n) < 0.4).astype(np.float32)
+    scores = np.round(rng.normal(size=(2, n)) + labels, 1).astype(np.float32)  # ties on purpose
+    groups = np.stack([rng.random(n) < 0.5, np.ones(n, bool)])
+    counts = np.asarray(resample_counts(jax.random.key(3), n_units, 5))
+    overall, per_group, loss = group_aucs_and_log_loss(
+        jnp.asarray(labels), jnp.asarray(scores), jnp.asarray(groups), jnp.asarray(unit),
+        jnp.asarray(counts), batch_size=2,
+    )  # fmt: skip
+    for d in range(5):
+        # the resample, built explicitly: every sample of a unit drawn c times appears c times
+        rows = np.concatenate([np.flatnonzero(unit == u).repeat(int(c))
+                               for u, c in enumerate(counts[d])])  # fmt: skip
+        for s in range(2):
+            y, x = labels[rows], scores[s, rows]
+            np.testing.assert_allclose(overall[d, s], pairwise_auc(y, x), atol=1e-5)
+            for g in range(2):
+                keep = groups[g, rows]
+                np.testing.assert_allclose(
+                    per_group[d, s, g], pairwise_auc(y[keep], x[keep]), atol=1e-5
+                )
+            p = np.clip(1 / (1 + np.exp(-x.astype(np.float64))), 1e-7, 1 - 1e-7)
+            want = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+            np.testing.assert_allclose(loss[d, s], want, rtol=1e-4)

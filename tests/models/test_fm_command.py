@@ -76,8 +76,8 @@ def test_fm_command_on_ml100k_format_files(tmp_path):
     data_dir = write_ml100k_like(tmp_path / "ml-100k")
     out = tmp_path / "run"
     code = main(["fm", "--model", "fm", "--data", "ml-100k", "--data-dir", str(data_dir),
-                 "--setting", "user", "--epochs", "2", "--seeds", "1", "--dim", "8",
-                 "--batch-size", "32", "--out", str(out)])  # fmt: skip
+                 "--setting", "user", "--protocol", "paper", "--epochs", "2", "--seeds", "1",
+                 "--dim", "8", "--batch-size", "32", "--out", str(out)])  # fmt: skip
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["data"] == "ml-100k-user"
@@ -90,3 +90,48 @@ def test_fm_command_on_ml100k_format_files(tmp_path):
         "zip_prefix",
     ]
     assert results["sizes"]["test"] == 2 * 30  # one positive + one negative per user
+
+
+def write_latest_like(directory, n_users=30, n_items=40, seed=0):
+    """Random half-star ratings in the official "latest" format (quoted titles, sparse ids)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    genres = ["Action", "Comedy", "Drama", "Sci-Fi", "(no genres listed)"]
+    movies = ["movieId,title,genres"] + [
+        f'{3 * i + 1},"Movie {i}, The ({1950 + i})",{genres[i % len(genres)]}'
+        for i in range(n_items)
+    ]
+    ratings = ["userId,movieId,rating,timestamp"] + [
+        f"{u + 1},{3 * i + 1},{rng.integers(1, 11) / 2:.1f},{rng.integers(8 * 10**8, 9 * 10**8)}"
+        for u in range(n_users) for i in rng.choice(n_items, 15, replace=False)
+    ]  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ratings.csv").write_text("\n".join(ratings) + "\n", encoding="utf-8")
+    (directory / "movies.csv").write_text("\n".join(movies) + "\n", encoding="utf-8")
+    return directory
+
+
+def test_fm_command_on_ml_latest_files_tunes_and_reports_intervals(tmp_path, capsys):
+    data_dir = write_latest_like(tmp_path / "ml-latest")
+    out = tmp_path / "run"
+    code = main(["fm", "--model", "fm", "--data", "ml-latest", "--data-dir", str(data_dir),
+                 "--tune", "2", "--epochs", "1", "--seeds", "2", "--bootstrap", "50",
+                 "--batch-size", "32", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"] == "holdout" and results["shared_pool"]
+    assert set(results["models"]) == {"fm", "popularity", "random"}
+    for row in results["models"].values():
+        for figure in ("auc", "log_loss", "std", "efgd"):
+            cell = row[figure]
+            assert cell["ci_low"] <= cell["ci_high"] and 0 <= cell["mean"] <= 1.5
+        assert len(row["bucket_auc"]["ci_high"]) == 6
+    fm = results["models"]["fm"]
+    assert len(fm["trials"]) == 2 and set(fm["chosen"]) == {"dim", "learning_rate", "l2"}
+    assert "significant" in results["differences"]["fm-popularity"]["auc"]
+    printed = capsys.readouterr().out
+    assert "popularity" in printed and "chosen on validation AUC" in printed
+    assert main(["fm", "--data", "ml-latest", "--data-dir", str(data_dir), "--setting", "user",
+                 "--out", str(tmp_path / "user")]) == 2  # fmt: skip
+    assert "--setting item" in capsys.readouterr().err
