@@ -1,4 +1,9 @@
-"""Atomic result writing: a file either appears complete or not at all."""
+"""Atomic result writing: a file either appears complete or not at all.
+
+Files get the permissions the user's umask gives a new file (e.g. 0644 under umask 022), as
+``open()`` would: the temporary file :func:`tempfile.mkstemp` creates is private (0600) until it is
+renamed into place.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +26,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _to_builtin(obj: Any) -> Any:
