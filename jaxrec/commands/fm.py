@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from jaxrec.commands._options import number_list
+
 MODELS = ("fm", "advfm", "aafm", "daafm")
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eps", type=float, default=None, help="perturbation norm / AAFM scale")
     parser.add_argument("--normalise", choices=("value", "dimension"), default=None,
                         help="FGSM normalisation (default per value)")  # fmt: skip
-    parser.add_argument("--t-sweep", type=_floats, default=None, metavar="T1,T2,...",
+    parser.add_argument("--t-sweep", default=None, metavar="T1,T2,...",
                         help="also sweep AAFM's t, e.g. 1,3,10,30,100")  # fmt: skip
     parser.add_argument("--robustness", action="store_true",
                         help="also measure the AUC drop under embedding noise")  # fmt: skip
@@ -68,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
+    t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     if args.data == "ml-100k":
         if not args.data_dir:
             raise ConfigError(
@@ -116,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
         payload["robustness"] = ex.robustness(results, dataset)
         print()
         print(ex.format_robustness(payload["robustness"]))
-    if args.t_sweep:
+    if t_values:
         sweep_overrides = {k: v for k, v in overrides.items() if k != "reweight_t"}
-        payload["t_sweep"] = ex.t_sweep(dataset, args.t_sweep, config, seeds, sweep_overrides)
+        payload["t_sweep"] = ex.t_sweep(dataset, t_values, config, seeds, sweep_overrides)
         save_figure(out / "tradeoff.png", ex.plot_tradeoff(payload["t_sweep"], summary))
         print("\n t     AUC      STD      EFGD")
         for row in payload["t_sweep"]:

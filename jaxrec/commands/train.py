@@ -1,13 +1,27 @@
-"""``jaxrec train cpo|ppo-lag|compare|sweep``: train constrained recommenders on the FCPO protocol
-(seeds and cost limits as one compiled program), compare them with the static baselines, and sweep
-the NDCG-vs-Gini trade-off."""
+"""``jaxrec train cpo|ppo-lag|compare|sweep|evaluate|platform``: train constrained recommenders on
+the FCPO protocol (seeds and cost limits as one compiled program), compare them with the static
+baselines, sweep the NDCG-vs-Gini trade-off, reload a saved agent, and run the long-run platform
+experiment. Each mode is its own parser showing only the options it reads."""
 
 from __future__ import annotations
 
 import argparse
 
-DATA_CHOICES = ("synthetic", "ml-100k", "ml-1m")
+from jaxrec.commands._options import (
+    add_data_options,
+    add_out,
+    add_seeds,
+    at_least,
+    data_dir,
+    number_list,
+)
+
 CUTOFFS = (5, 10, 20)  # equal to jaxrec.agents.fcpo_experiment.CUTOFFS (kept import-free)
+
+PROTOCOL_DESCRIPTION = (
+    "Split ratings chronologically (FCPO protocol), fit MF item embeddings on the training part, "
+    "label the popular group from training counts"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,47 +29,123 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train CPO (FCPO) or PPO-Lagrangian on the FCPO protocol (seeds as one program)",
         description=(
-            "Split ratings chronologically (FCPO protocol), fit MF item embeddings on the training "
-            "part, label the popular group from training counts, train S seeds at once under a cost "
-            "limit on popular-item recommendations per episode, then evaluate the greedy policy on "
-            "the held-out histories. Writes DIR/results.json (metrics at K = 5, 10, 20, mean and "
-            "std over seeds), DIR/train_log.parquet, DIR/learning_curves.png and the agent's orbax "
-            "checkpoint DIR/agent/. 'compare' writes the methods x metrics table "
-            "(DIR/comparison.json, .csv); 'sweep' the NDCG-vs-Gini curve (DIR/tradeoff.csv, "
-            ".json, .png)."
+            "Constrained recommenders on the FCPO protocol and on the dynamic platform. "
+            "`jaxrec train MODE --help` lists the options of each mode."
         ),
     )
-    parser.add_argument(
-        "algorithm",
-        choices=("cpo", "ppo-lag", "compare", "sweep", "platform", "evaluate"),
-        help=(
-            "cpo / ppo-lag: train one agent; compare: the FCPO table (static baselines, CPO, "
-            "unconstrained CPO, PPO-Lagrangian) -> comparison.json/.csv; sweep: NDCG-vs-Gini over "
-            "--limits (CPO) and --head-ratios (static re-ranker) -> tradeoff.csv/.png; platform: "
-            "CPO vs unconstrained vs static re-ranker on the dynamic platform over "
-            "--platform-steps test steps -> long_run.parquet/.json/.png; evaluate: reload the agent "
-            "saved in --agent DIR and score it on the same data options -> results.json"
+    modes = parser.add_subparsers(dest="algorithm", metavar="MODE")
+    modes.required = True
+    for algorithm in ("cpo", "ppo-lag"):
+        _fcpo_mode(
+            modes,
+            algorithm,
+            f"train {algorithm.upper()} agents (seeds as one program) and score them",
+            f"train S {algorithm} seeds at once under a cost limit on popular-item "
+            "recommendations per episode, then evaluate the greedy policy on the held-out "
+            "histories. Writes DIR/results.json (metrics at K = 5, 10, 20, mean and std over "
+            "seeds), DIR/train_log.parquet, DIR/learning_curves.png and the agent's orbax "
+            "checkpoint DIR/agent/.",
+            _run_train,
+        )
+    _fcpo_mode(
+        modes,
+        "compare",
+        "the FCPO table: static baselines, CPO, unconstrained CPO, PPO-Lagrangian",
+        "then score the static baselines, CPO at the limit and unconstrained, PPO-Lagrangian and "
+        "the re-ranker matched to CPO's popular rate on the same test rollout. Writes "
+        "DIR/comparison.json and DIR/comparison.csv.",
+        _run_compare,
+    )
+    sweep = _fcpo_mode(
+        modes,
+        "sweep",
+        "NDCG-vs-Gini over --limits (CPO) and --head-ratios (static re-ranker)",
+        "train CPO at every limit x seed as one program and score the static re-ranker at every "
+        "head ratio. Writes DIR/tradeoff.csv, .json and .png.",
+        _run_sweep,
+        cost_limit=False,
+    )
+    sweep.add_argument(
+        "--limits", default="1,2,4,6,10", help="comma-separated cost limits per episode"
+    )
+    sweep.add_argument(
+        "--head-ratios",
+        default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1",
+        help="comma-separated head ratios of the static re-ranker",
+    )
+    sweep.add_argument("--sweep-k", type=int, default=10, help="metric cut-off K (default 10)")
+    evaluate = modes.add_parser(
+        "evaluate",
+        help="reload an agent saved by cpo / ppo-lag and score it on the same data options",
+        description=(
+            "Rebuild the FCPO protocol from the data options (give the ones the agent was trained "
+            "with), reload the agent in --agent DIR and score it. Writes DIR/results.json."
         ),
     )
-    parser.add_argument("--data", choices=DATA_CHOICES, default="synthetic")
-    parser.add_argument("--data-dir", help="folder with the MovieLens files (ml-100k, ml-1m)")
-    parser.add_argument(
-        "--cost-limit",
-        type=float,
-        default=float("inf"),
-        help="allowed popular-group recommendations per training episode (default: unconstrained)",
+    _protocol_options(evaluate, train_steps=False)
+    evaluate.add_argument("--agent", help="an agent folder written by cpo / ppo-lag")
+    add_out(evaluate)
+    evaluate.set_defaults(func=_run_evaluate)
+    platform = modes.add_parser(
+        "platform",
+        help="CPO vs unconstrained vs static re-ranker on the dynamic platform",
+        description=(
+            "Train CPO (head-item limit and unconstrained) on a synthetic dynamic platform, then "
+            "run them and the static re-ranker for --platform-steps test steps. Writes "
+            "DIR/long_run.parquet, .json and .png."
+        ),
     )
-    parser.add_argument("--iterations", type=int, default=100, help="policy updates (default 100)")
-    parser.add_argument(
-        "--delta",
-        type=float,
-        default=0.05,
-        help="CPO trust region (KL per update; default 0.05: at 0.01 the agents' mean action grows "
-        "too slowly to leave random-level accuracy within a few hundred iterations)",
+    platform.add_argument(
+        "--iterations", type=int, default=100, help="policy updates (default 100)"
     )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds trained at once (default 3)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--train-steps", type=int, default=10, help="training episode length")
+    add_seeds(platform)
+    add_out(platform)
+    platform.add_argument("--platform-users", type=int, default=256, help="user slots")
+    platform.add_argument("--platform-items", type=int, default=500, help="item slots")
+    platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
+    platform.add_argument(
+        "--platform-train-steps", type=int, default=50, help="steps per training episode"
+    )
+    platform.add_argument(
+        "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
+    )
+    platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
+    platform.add_argument(
+        "--popularity-beta",
+        "--matthew",
+        dest="popularity_beta",
+        type=float,
+        default=1.0,
+        help="Matthew-effect strength, EnvParams.popularity_beta (default 1.0)",
+    )
+    platform.add_argument(
+        "--world-seed", "--data-seed", dest="world_seed", type=int, default=0, help="world seed"
+    )
+    platform.set_defaults(func=_run_platform)
+
+
+def _fcpo_mode(
+    modes: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    what: str,
+    func,
+    cost_limit: bool = True,
+) -> argparse.ArgumentParser:
+    """A mode that builds the FCPO protocol and trains agents on it: its parser, with the data,
+    protocol and training options, handled by ``func``."""
+    parser = modes.add_parser(name, help=help, description=f"{PROTOCOL_DESCRIPTION}, {what}")
+    _protocol_options(parser)
+    _training_options(parser, cost_limit)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _protocol_options(parser: argparse.ArgumentParser, train_steps: bool = True) -> None:
+    """The data options that build the FCPO protocol (:func:`_protocol`)."""
+    add_data_options(parser)
+    if train_steps:
+        parser.add_argument("--train-steps", type=int, default=10, help="training episode length")
     parser.add_argument("--test-steps", type=int, default=20, help="test episode length (>= 20)")
     parser.add_argument("--dim", type=int, default=32, help="MF item-embedding dimension")
     parser.add_argument(
@@ -75,29 +165,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--synthetic-per-user", type=int, default=60, help="interactions per synthetic user"
     )
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data and MF seed")
+
+
+def _training_options(parser: argparse.ArgumentParser, cost_limit: bool) -> None:
+    """Iterations, trust region and seeds of the trained agents (and their cost limit)."""
+    if cost_limit:
+        parser.add_argument(
+            "--cost-limit",
+            type=float,
+            default=float("inf"),
+            help="allowed popular-group recommendations per training episode "
+            "(default: unconstrained)",
+        )
+    parser.add_argument("--iterations", type=int, default=100, help="policy updates (default 100)")
     parser.add_argument(
-        "--limits", default="1,2,4,6,10", help="sweep: comma-separated cost limits per episode"
+        "--delta",
+        type=float,
+        default=0.05,
+        help="CPO trust region (KL per update; default 0.05: at 0.01 the agents' mean action grows "
+        "too slowly to leave random-level accuracy within a few hundred iterations)",
     )
-    parser.add_argument(
-        "--head-ratios",
-        default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1",
-        help="sweep: comma-separated head ratios of the static re-ranker",
-    )
-    parser.add_argument("--sweep-k", type=int, default=10, help="sweep: metric cut-off K")
-    parser.add_argument("--agent", help="evaluate: an agent folder written by cpo / ppo-lag")
-    platform = parser.add_argument_group("platform (the long-run experiment)")
-    platform.add_argument("--platform-users", type=int, default=256)
-    platform.add_argument("--platform-items", type=int, default=500)
-    platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
-    platform.add_argument(
-        "--platform-train-steps", type=int, default=50, help="steps per training episode"
-    )
-    platform.add_argument(
-        "--head-per-slate", type=float, default=1.0, help="allowed head items per slate"
-    )
-    platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
-    platform.add_argument("--matthew", type=float, default=1.0, help="popularity_beta")
-    parser.set_defaults(func=run)
+    add_seeds(parser, help="seeds trained at once (default 3)")
+    add_out(parser)
 
 
 def _load_ratings(args: argparse.Namespace):
@@ -105,7 +194,6 @@ def _load_ratings(args: argparse.Namespace):
 
     from jaxrec.data.movielens import load_ml1m, load_ml100k
     from jaxrec.envs.fcpo import planted_ratings
-    from jaxrec.errors import ConfigError
 
     if args.data == "synthetic":
         ratings = planted_ratings(
@@ -115,26 +203,19 @@ def _load_ratings(args: argparse.Namespace):
             per_user=args.synthetic_per_user,
         )
         return ratings, args.synthetic_items
-    if not args.data_dir:
-        raise ConfigError(
-            "data_dir", f"--data {args.data} needs --data-dir with the MovieLens files"
-        )
-    data = (load_ml100k if args.data == "ml-100k" else load_ml1m)(args.data_dir)
+    data = (load_ml100k if args.data == "ml-100k" else load_ml1m)(data_dir(args))
     return data.ratings, data.n_items
 
 
-def _protocol(args: argparse.Namespace):
+def _protocol(args: argparse.Namespace, train_steps: int):
+    """The FCPO protocol of the data options; ``train_steps`` is the training episode length."""
     import jax
 
     from jaxrec.agents.fcpo_experiment import Protocol
     from jaxrec.envs.fcpo import fcpo_setup
-    from jaxrec.errors import ConfigError
     from jaxrec.models.mf import MFConfig
 
-    if args.seeds < 1:
-        raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
-    if args.test_steps < max(CUTOFFS):
-        raise ConfigError("test_steps", f"must be >= {max(CUTOFFS)} to report @{max(CUTOFFS)}")
+    at_least(args.test_steps, "test_steps", max(CUTOFFS))
     ratings, n_items = _load_ratings(args)
     setup = fcpo_setup(
         jax.random.key(args.data_seed),
@@ -142,7 +223,7 @@ def _protocol(args: argparse.Namespace):
         n_items=n_items,
         mf_config=MFConfig(dim=args.dim, epochs=args.mf_epochs),
     )
-    protocol = Protocol.from_setup(setup, args.train_steps, args.test_steps, args.exclude_seen)
+    protocol = Protocol.from_setup(setup, train_steps, args.test_steps, args.exclude_seen)
     print(
         f"{args.data}: {protocol.train_env.n_users} users, {setup.split.n_items} items, popular "
         f"group {int(setup.is_head.sum())} items (pivot {setup.pivot})",
@@ -151,41 +232,13 @@ def _protocol(args: argparse.Namespace):
     return protocol
 
 
-def _floats(text: str, field: str) -> list[float]:
-    from jaxrec.errors import ConfigError
-
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as error:
-        raise ConfigError(field, f"expected comma-separated numbers, got {text!r}") from error
-    if not values:
-        raise ConfigError(field, "needs at least one value")
-    return values
+def _trained_protocol(args: argparse.Namespace):
+    """Check the training options, then build the protocol with ``--train-steps`` episodes."""
+    at_least(args.seeds, "seeds")
+    return _protocol(args, args.train_steps)
 
 
-def run(args: argparse.Namespace) -> int:
-    from jaxrec.agents.train import TrainConfig
-
-    if args.algorithm == "platform":
-        return _run_platform(args)
-    if args.algorithm == "evaluate":
-        return _run_evaluate(args)
-    if args.algorithm == "compare":
-        return _run_compare(args, _protocol(args))
-    if args.algorithm == "sweep":
-        limits = _floats(args.limits, "limits")
-        ratios = _floats(args.head_ratios, "head_ratios")
-        return _run_sweep(args, _protocol(args), limits, ratios)
-    config = TrainConfig(
-        algorithm=args.algorithm,
-        iterations=args.iterations,
-        cost_limit=args.cost_limit,
-        delta=args.delta,
-    )
-    return _run_train(args, config, _protocol(args))
-
-
-def _run_train(args: argparse.Namespace, config, protocol) -> int:
+def _run_train(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
@@ -194,8 +247,16 @@ def _run_train(args: argparse.Namespace, config, protocol) -> int:
 
     from jaxrec.agents.checkpoint import save_agent
     from jaxrec.agents.fcpo_experiment import policy_metrics, summarise, train_grid
-    from jaxrec.agents.train import METRIC_NAMES
+    from jaxrec.agents.train import METRIC_NAMES, TrainConfig
     from jaxrec.io import save_figure, write_json, write_parquet
+
+    config = TrainConfig(
+        algorithm=args.algorithm,
+        iterations=args.iterations,
+        cost_limit=args.cost_limit,
+        delta=args.delta,
+    )
+    protocol = _trained_protocol(args)
 
     print(
         f"training {args.seeds} seed(s) x {args.iterations} iterations of {args.algorithm} "
@@ -241,12 +302,13 @@ def _run_train(args: argparse.Namespace, config, protocol) -> int:
     return 0
 
 
-def _run_compare(args: argparse.Namespace, protocol) -> int:
+def _run_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from jaxrec.agents.fcpo_experiment import compare_methods, table_frame
     from jaxrec.io import atomic_path, write_json
 
+    protocol = _trained_protocol(args)
     print(
         f"comparing the static baselines, CPO and PPO-Lagrangian (limit {args.cost_limit}, "
         f"{args.seeds} seed(s) x {args.iterations} iterations) ...",
@@ -275,12 +337,15 @@ def _run_compare(args: argparse.Namespace, protocol) -> int:
     return 0
 
 
-def _run_sweep(args: argparse.Namespace, protocol, limits, ratios) -> int:
+def _run_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from jaxrec.agents.fcpo_experiment import plot_tradeoff, tradeoff_sweep
     from jaxrec.io import atomic_path, save_figure, write_json
 
+    limits = number_list(args.limits, "limits")
+    ratios = number_list(args.head_ratios, "head_ratios")
+    protocol = _trained_protocol(args)
     print(
         f"trade-off sweep: CPO at limits {limits} x {args.seeds} seed(s) (one program), static "
         f"re-ranker at head ratios {ratios} ...",
@@ -328,7 +393,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if not args.agent:
         raise ConfigError("agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)")
     policy, config, metadata = load_agent(args.agent)
-    metrics = policy_metrics(policy, config, _protocol(args), batch_dims=1)
+    # scoring uses only the test side of the protocol; the training episode length is unused
+    metrics = policy_metrics(policy, config, _protocol(args, train_steps=1), batch_dims=1)
     results = {
         "agent": str(Path(args.agent).absolute()),
         "algorithm": config.algorithm,
@@ -366,8 +432,8 @@ def _run_platform(args: argparse.Namespace) -> int:
         test_steps=args.platform_steps,
         train_steps=args.platform_train_steps,
         relabel_every=args.relabel_every,
-        popularity_beta=args.matthew,
-        world_seed=args.data_seed,
+        popularity_beta=args.popularity_beta,
+        world_seed=args.world_seed,
     )
     print(f"dynamic platform: {experiment}", flush=True)
     frame, log = run_platform_experiment(experiment)
