@@ -37,7 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for name in command_modules():
         importlib.import_module(name).register(subparsers)
+    harden(parser)
     return parser
+
+
+def harden(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Rules every (sub)parser of the tree follows, including options and commands added later.
+
+    - Every option still declared with plain ``type=int`` / ``type=float`` gets a typed converter:
+      a plain int is a count (an integer >= 1) unless its name ends in ``seed`` (>= 0); a plain
+      float must be finite. Options with another range declare a converter of
+      :mod:`jaxrec.commands._options` themselves. A bad value is refused by the parser (exit 2,
+      the option named).
+    - No abbreviated options: ``--data`` must never silently mean ``--data-seed``.
+    - Each parser records the command path the user typed (``train cpo``) as ``command_path``,
+      which the error messages name.
+    """
+    from jaxrec.commands._options import finite_float, nonnegative_int, positive_int
+
+    parser.allow_abbrev = False
+    if path:
+        parser.set_defaults(command_path=path)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                harden(sub, f"{path} {name}".strip())
+        elif action.type is int:
+            action.type = nonnegative_int if action.dest.endswith("seed") else positive_int
+        elif action.type is float:
+            action.type = finite_float
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def command_name(args: argparse.Namespace) -> str:
     """The command as typed after ``jaxrec`` (``"simulate"``, ``"train cpo"``, ``"bench env"``)."""
-    sub = getattr(args, "subcommand", None)
-    return f"{args.command} {sub}" if sub else args.command
+    return getattr(args, "command_path", None) or args.command
 
 
 if __name__ == "__main__":

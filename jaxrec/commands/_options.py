@@ -60,6 +60,16 @@ def add_out(
     add_out_option(parser, required=required, help=help)
 
 
+def add_allow_large(parser: argparse.ArgumentParser) -> None:
+    """``--allow-large``: run even when the memory estimate (:mod:`jaxrec.commands._sizes`)
+    exceeds the device's available memory."""
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="run even when the memory estimate exceeds the device's available memory",
+    )
+
+
 def at_least(value: int, field: str, minimum: int = 1) -> int:
     """``value`` if it is ``>= minimum``, else a :class:`~jaxrec.errors.ConfigError` on ``field``."""
     from jaxrec.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import nonnegative_int, positive_int
+from jaxrec.commands._options import add_allow_large, nonnegative_int, positive_int
 from jaxrec.commands._outputs import add_out_option
 
 DEMO_POLICIES = ("random", "most_popular", "greedy", "static_rerank")
@@ -29,11 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=positive_int, default=400)
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument(
-        "--allow-large",
-        action="store_true",
-        help="run even when the memory estimate exceeds the device's available memory",
-    )
+    add_allow_large(parser)
     parser.set_defaults(func=run, validate=validate)
 
 

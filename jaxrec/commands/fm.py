@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import number_list
+from jaxrec.commands._options import nonnegative_int, number_list
 
 MODELS = ("fm", "advfm", "aafm", "daafm")
 
@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--l2", type=float, default=1e-3)
-    parser.add_argument("--clean-epochs", type=int, default=1, help="clean warm-up epochs")
+    parser.add_argument(
+        "--clean-epochs", type=nonnegative_int, default=1, help="clean warm-up epochs"
+    )
     parser.add_argument(
         "--t", type=float, default=None, help="AAFM re-weighting scale (default 10)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaxrec.commands._options import nonnegative_int, positive_int
+from jaxrec.commands._options import add_allow_large, nonnegative_int, positive_int
 from jaxrec.commands._outputs import add_out_option
 
 POLICY_CHOICES = ("random", "most_popular", "greedy", "static_rerank")
@@ -31,11 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=nonnegative_int, help="seed (overrides [run] seed)")
     add_out_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument(
-        "--allow-large",
-        action="store_true",
-        help="run even when the memory estimate exceeds the device's available memory",
-    )
+    add_allow_large(parser)
     parser.set_defaults(func=run, validate=plan)
 
 
