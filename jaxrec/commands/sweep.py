@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from jaxrec.commands._options import add_allow_large
+from jaxrec.commands._outputs import add_out_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -17,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("sweep_file", nargs="?", help="the sweep file (TOML)")
-    parser.add_argument("--out", help="results folder")
+    add_out_option(parser, required=False, help="results folder")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
@@ -25,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--print-example", action="store_true", help="print a small commented sweep file and exit"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_allow_large(parser)
     parser.add_argument(
         "--distributed",
         action="store_true",
@@ -34,21 +38,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "otherwise JAX detects the cluster (SLURM, Open MPI, cloud TPU)"
         ),
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, validate=validate)
+
+
+def validate(args: argparse.Namespace):
+    """Check the sweep file, ``--out`` and the memory estimate; write nothing. Returns the spec
+    (None with --print-example)."""
+    from jaxrec.commands._outputs import check_out
+    from jaxrec.commands._sizes import check_fits, platform_bytes
+    from jaxrec.errors import ConfigError
+    from jaxrec.sweep.spec import load_sweep
+
+    if args.print_example:
+        return None
+    if not args.sweep_file:
+        raise ConfigError("sweep_file", "give a sweep file (start from --print-example)")
+    check_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    spec = load_sweep(args.sweep_file)
+    check_fits(
+        platform_bytes(
+            n_users=spec.env.get("n_users", spec.world.n_users),
+            n_items=spec.world.n_items,
+            dim=spec.world.dim,
+            slate_size=spec.env.get("slate_size", 10),
+            n_worlds=spec.n_runs,
+            chunk=spec.chunk,
+            pool_users=spec.world.n_pool_users,
+            history_len=spec.env.get("history_len", 10),
+            seen_window=spec.env.get("seen_window", 0),
+        ),
+        f"{spec.n_runs} runs ({len(spec.points)} grid points x {len(spec.seeds)} seeds) of "
+        f"{spec.world.n_users} users x {spec.world.n_items} items",
+        allow_large=args.allow_large,
+    )
+    return spec
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxrec.errors import ConfigError
-
     if args.print_example:
         from jaxrec.sweep.spec import EXAMPLE
 
         print(EXAMPLE, end="")
         return 0
-    if not args.sweep_file:
-        raise ConfigError("sweep_file", "give a sweep file (start from --print-example)")
-    if not args.out:
-        raise ConfigError("out", "give a results folder with --out DIR")
+    spec = validate(args)
     if args.distributed:
         from jaxrec.sweep.distributed import initialize_from_environment
 
@@ -56,16 +88,28 @@ def run(args: argparse.Namespace) -> int:
 
     from pathlib import Path
 
+    from jaxrec.commands._interrupt import stop_requests
+    from jaxrec.commands._outputs import claim_out, finish_out
+    from jaxrec.errors import Interrupted
     from jaxrec.sweep.runner import run_sweep
-    from jaxrec.sweep.spec import load_sweep
 
-    spec = load_sweep(args.sweep_file)
-    out = run_sweep(
-        spec,
-        args.out,
-        resume=args.resume,
-        sweep_text=Path(args.sweep_file).read_text(),
-        progress=not args.no_progress,
-    )
+    out = claim_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    with stop_requests() as should_stop:
+        try:
+            run_sweep(
+                spec,
+                out,
+                resume=args.resume,
+                sweep_text=Path(args.sweep_file).read_text(),
+                progress=not args.no_progress,
+                should_stop=should_stop,
+            )
+        except Interrupted as err:
+            raise Interrupted(
+                f"{err}; the finished chunks are in {out}/metrics.parquet and a checkpoint of "
+                f"that step is saved. Continue with: jaxrec sweep {args.sweep_file} --out {out} "
+                "--resume"
+            ) from None
+    finish_out(out)
     print(f"wrote {out}")
     return 0
