@@ -68,11 +68,21 @@ def harden(parser: argparse.ArgumentParser, path: str = "") -> None:
             action.type = finite_float
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, validate_only: bool = False) -> int:
+    """Run ``jaxrec`` with ``argv``; the exit code (2: bad input, 130: interrupted).
+
+    ``validate_only`` parses and runs the command's ``validate`` step alone (no data loaded,
+    nothing compiled or written): what the bad-input tests exercise.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     name = command_name(args)
     try:
+        if validate_only:
+            validate = getattr(args, "validate", None)
+            if validate is not None:
+                validate(args)
+            return 0
         return int(args.func(args) or 0)
     except Interrupted as err:
         print(f"jaxrec {name}: interrupted: {err}", file=sys.stderr)
