@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None, validate_only: bool = False) -> int:
     nothing compiled or written): what the bad-input tests exercise.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # argparse printed the usage error (2) or the help (0)
+        return int(done.code or 0)
     name = command_name(args)
     try:
         if validate_only:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import nonnegative_int, number_list
+from jaxrec.commands._options import add_out, nonnegative_int, number_list
 
 MODELS = ("fm", "advfm", "aafm", "daafm")
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--setting", choices=("item", "user"), default="item",
                         help="ML-100K feature set: item-centric or user-centric")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_out(parser)
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--dim", type=int, default=None,
@@ -55,10 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from tqdm.auto import tqdm
 
+    from jaxrec.commands._outputs import check_out, claim_out, finish_out
     from jaxrec.data.features import ml100k_features
     from jaxrec.data.fm_synthetic import synthetic_feature_data
     from jaxrec.errors import ConfigError
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.models import fm_experiment as ex
     from jaxrec.models.adversarial import TrainConfig
 
-    if args.seeds < 1:
-        raise ConfigError("seeds", f"must be >= 1, got {args.seeds}")
+    check_out(args.out, "fm", overwrite=args.overwrite)
     t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     if args.data == "ml-100k":
         if not args.data_dir:
@@ -109,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         "config": dataclasses.asdict(config) | {"overrides": overrides},
         "models": summary,
     }
-    out = Path(args.out)
+    out = claim_out(args.out, "fm", overwrite=args.overwrite)
+    finish_out(out)
     print(ex.format_tables(summary))
     save_figure(out / "bucket_auc.png", ex.plot_bucket_auc(summary))
     save_figure(out / "rarest_bucket_val_auc.png", ex.plot_rarest_bucket_history(results))

@@ -131,6 +131,8 @@ def _legacy_kind(path: Path) -> str | None:
             names = set(pq.read_schema(parts[0]).names)
         except (OSError, ValueError):
             return None
+        if {"point", "seed"} <= names:
+            return "sweep"
         return "closed-loop" if "run" in names else "demo" if "policy" in names else "simulate"
     return None
 

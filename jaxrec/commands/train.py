@@ -278,7 +278,7 @@ def _validate(args: argparse.Namespace) -> None:
         check_fits(estimate, what, allow_large=args.allow_large)
         return
     if "test_steps" in args:
-        at_least(args.test_steps, "--test-steps", max(CUTOFFS))
+        at_least(args.test_steps, "test_steps", max(CUTOFFS))
     if args.data != "synthetic":
         data_dir(args)
         users, items = _MOVIELENS_SHAPES[args.data]

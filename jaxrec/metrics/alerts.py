@@ -88,6 +88,8 @@ def first_crossing(series: np.ndarray, op: str, threshold: float, for_steps: int
     ``series`` f[T]; returns -1 when the rule never fires. NaN never meets a condition.
     """
     holds = OPERATORS[op](np.asarray(series, np.float64), threshold)
+    if holds.size < for_steps:  # a series shorter than the run the rule needs (e.g. all warm-up)
+        return -1
     # number of holds in each window of for_steps entries; a full window ends a run
     window = np.convolve(holds.astype(np.int64), np.ones(for_steps, np.int64), mode="valid")
     hits = np.flatnonzero(window == for_steps)

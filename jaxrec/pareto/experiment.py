@@ -110,8 +110,12 @@ def trace_frontier(
     upper: float = 0.99,
     first_round: int | None = None,
     adaptive_rounds: int = 2,
+    progress: bool = False,
 ) -> FrontierResult:
     """Run the protocol of the module docstring; see :class:`FrontierResult`.
+
+    ``progress`` shows a bar over the settings trained (each a batch of seeds in one program):
+    the unconstrained probe, the rounds of PE-LTR settings, then the fixed-weight grid.
 
     ``first_round`` (default ``ceil(num_settings / 2)`` for K = 2, all of them otherwise) bounded
     settings go to the adaptive grid, the rest to ``adaptive_rounds`` rounds picked by predicted
@@ -134,10 +138,15 @@ def trace_frontier(
     test = log_arrays(data.test, data.catalogue)
     seed_array = jnp.asarray(seeds, jnp.int32)
     pareto_run = make_train_fn(data, objectives, config, "pareto")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=2 * num_settings + 2, unit="setting", desc="PE-LTR", disable=not progress)
 
     def train_pareto(bounds: np.ndarray) -> dict[str, np.ndarray]:
         results = pareto_run(jnp.asarray(bounds, jnp.float32), seed_array, train, test)
-        return {name: np.asarray(value) for name, value in results.items()}
+        results = {name: np.asarray(value) for name, value in results.items()}
+        bar.update(len(bounds))
+        return results
 
     probe = train_pareto(np.zeros((1, k)))
     unconstrained = probe["weights"].mean(axis=(0, 1))
@@ -161,10 +170,13 @@ def trace_frontier(
     pareto = _concatenate_rounds(rounds)
     fixed_weights = fixed_weight_grid(num_settings + 1, k)
     fixed_run = make_train_fn(data, objectives, config, "fixed")
+    bar.set_description("fixed grid")
     fixed = {
         name: np.asarray(value)
         for name, value in fixed_run(jnp.asarray(fixed_weights), seed_array, train, test).items()
     }
+    bar.update(len(fixed_weights))
+    bar.close()
 
     table = pd.concat(
         [
