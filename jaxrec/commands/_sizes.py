@@ -79,7 +79,9 @@ def available_bytes() -> tuple[int, str]:
 
 
 def human(n_bytes: float) -> str:
-    """``n_bytes`` in GiB/MiB with three significant digits."""
+    """``n_bytes`` in TiB/GiB/MiB with three significant digits."""
+    if n_bytes >= 2**40:
+        return f"{n_bytes / 2**40:.3g} TiB"
     if n_bytes >= 2**30:
         return f"{n_bytes / 2**30:.3g} GiB"
     return f"{n_bytes / 2**20:.3g} MiB"
