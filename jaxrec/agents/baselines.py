@@ -7,12 +7,14 @@ oracle baselines read ``state`` (the true preferences); learned agents use ``obs
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 
+from jaxrec import tomlconfig
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.errors import ConfigError
 from jaxrec.ops.selection import select_slate
@@ -102,10 +104,8 @@ class StaticRerankPolicy:
     """
 
     def __init__(self, env: PlatformEnv, head_ratio: float = 0.3):
-        if not 0.0 <= head_ratio <= 1.0:
-            raise ConfigError("policy.head_ratio", f"must lie in [0, 1], got {head_ratio}")
         self.env = env
-        self.head_ratio = head_ratio
+        self.head_ratio = tomlconfig.number(head_ratio, "policy.head_ratio", low=0.0, high=1.0)
 
     def init_params(self) -> StaticRerankParams:
         return StaticRerankParams(head_ratio=jnp.asarray(self.head_ratio, jnp.float32))
@@ -143,4 +143,11 @@ def make_policy(name: str, env: PlatformEnv, **kwargs) -> Policy:
     """Build a baseline policy by name: random, most_popular, greedy or static_rerank."""
     if name not in POLICIES:
         raise ConfigError("policy", f"unknown policy {name!r}; expected one of {sorted(POLICIES)}")
+    options = [p for p in inspect.signature(POLICIES[name]).parameters if p != "env"]
+    for key in kwargs:
+        if key not in options:
+            raise ConfigError(
+                f"policy.{key}",
+                f"policy {name!r} has no option {key!r}; it has {options or 'none'}",
+            )
     return POLICIES[name](env, **kwargs)
