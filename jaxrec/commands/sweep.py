@@ -51,9 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run, validate=validate)
 
 
-def validate(args: argparse.Namespace):
-    """Check the sweep file, ``--out`` and the memory estimate; write nothing. Returns the spec
-    (None with --print-example)."""
+def validate(args: argparse.Namespace, check_folder: bool = True):
+    """Check the sweep file, ``--out`` (unless ``check_folder`` is False: the processes of a
+    multi-process run other than the first, which owns the folder) and the memory estimate; write
+    nothing. Returns the spec (None with --print-example)."""
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes
     from jaxrec.errors import ConfigError
@@ -63,7 +64,10 @@ def validate(args: argparse.Namespace):
         return None
     if not args.sweep_file:
         raise ConfigError("sweep_file", "give a sweep file (start from --print-example)")
-    check_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    if check_folder:
+        check_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    elif not args.out:
+        raise ConfigError("--out", "give an output folder with --out DIR")
     spec = load_sweep(args.sweep_file)
     check_fits(
         platform_bytes(
@@ -90,11 +94,15 @@ def run(args: argparse.Namespace) -> int:
 
         print(EXAMPLE, end="")
         return 0
+    primary = True  # the process that checks, claims and marks the --out folder
     if args.distributed:  # before validate, whose memory estimate asks JAX for the devices
+        import jax
+
         from jaxrec.sweep.distributed import initialize_from_environment
 
         initialize_from_environment()
-    spec = validate(args)
+        primary = jax.process_index() == 0
+    spec = validate(args, check_folder=primary)
 
     from pathlib import Path
 
@@ -103,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.errors import Interrupted
     from jaxrec.sweep.runner import run_sweep
 
-    out = claim_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    if primary:
+        out = claim_out(args.out, "sweep", overwrite=args.overwrite, resume=args.resume)
+    else:
+        out = Path(args.out).expanduser()
     with stop_requests() as should_stop:
         try:
             run_sweep(
@@ -120,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 f"that step is saved. Continue with: jaxrec sweep {args.sweep_file} --out {out} "
                 "--resume"
             ) from None
-    finish_out(out)
+    if primary:
+        finish_out(out)
     print(f"wrote {out}")
     return 0
