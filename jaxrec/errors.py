@@ -33,3 +33,14 @@ class DataFormatError(JaxrecError, ValueError):
 
 class NonFiniteError(JaxrecError, FloatingPointError):
     """A simulation or training run produced NaN or infinite values."""
+
+
+class ResourceError(JaxrecError, MemoryError):
+    """A run would need more memory than the device has; the message gives the estimate and limit."""
+
+
+class Interrupted(JaxrecError):
+    """A run stopped early on request (Ctrl-C) at a chunk boundary; what finished was kept.
+
+    The message says where it stopped, what was kept and how to resume when the command can.
+    """

@@ -1,4 +1,12 @@
-"""Atomic result writing: a file either appears complete or not at all."""
+"""Atomic result writing: a file either appears complete or not at all.
+
+Files get the permissions the user's umask gives a new file (e.g. 0644 under umask 022), as
+``open()`` would: the temporary file :func:`tempfile.mkstemp` creates is private (0600) until it is
+renamed into place.
+
+:func:`save_figure` writes figures the same way; :func:`line_style` and :func:`legend_outside` are
+the figure conventions every plot shares (the sweep report's and the experiments' alike).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +29,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _to_builtin(obj: Any) -> Any:
@@ -56,3 +73,29 @@ def save_figure(path: str | os.PathLike, fig: Any, dpi: int = 120) -> Path:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
     return Path(path)
+
+
+_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+_DASHES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*")
+
+
+def line_style(i: int, n_points: int = 0) -> dict:
+    """Matplotlib keywords of line ``i``: colour, dash and marker all change from one line to the
+    next (24 distinct combinations before a repeat), so lines that lie on top of each other stay
+    distinguishable. ``n_points`` spaces about 8 markers along a line of that many points, shifted
+    from one line to the next so that coinciding lines do not hide each other's markers."""
+    every = max(1, n_points // 8)
+    return {
+        "color": _COLOURS[i % len(_COLOURS)],
+        "linestyle": _DASHES[i % len(_DASHES)],
+        "marker": _MARKERS[i % len(_MARKERS)],
+        "markevery": ((i * every // 4) % every, every) if n_points else None,
+        "markersize": 4,
+        "markerfacecolor": "none",
+    }
+
+
+def legend_outside(ax, **kwargs) -> None:
+    """A legend to the right of the axes, never over the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)

@@ -6,6 +6,7 @@ and marketplace policy files (:mod:`jaxrec.agents.marketplace`).
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import tomllib
@@ -60,3 +61,32 @@ def integer(value: Any, field: str, low: int) -> int:
     if value < low:
         raise ConfigError(field, f"must be >= {low}, got {value}")
     return int(value)
+
+
+def number(value: Any, field: str, low: float | None = None, high: float | None = None) -> float:
+    """``value`` as a finite float in ``[low, high]`` (booleans, strings, NaN and inf are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(field, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(field, f"must be a finite number, got {value!r}")
+    if low is not None and high is not None and not low <= value <= high:
+        raise ConfigError(field, f"must lie in [{low:g}, {high:g}], got {value}")
+    if low is not None and value < low:
+        raise ConfigError(field, f"must be >= {low:g}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(field, f"must be <= {high:g}, got {value}")
+    return float(value)
+
+
+def boolean(value: Any, field: str) -> bool:
+    """``value`` as a bool: only TOML ``true``/``false`` (not ``"no"``, not 0/1)."""
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"must be true or false, got {value!r}")
+    return value
+
+
+def choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
+    """``value`` as one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(field, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -12,6 +12,7 @@ state, env_params, policy_params, memory) -> (slate, memory)``; the rollout carr
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol
 
 import flax.struct
@@ -121,4 +122,11 @@ def make_policy(name: str, env: PlatformEnv, **kwargs) -> Policy:
         name = new
     if name not in POLICIES:
         raise ConfigError("policy", f"unknown policy {name!r}; expected one of {sorted(POLICIES)}")
+    options = [p for p in inspect.signature(POLICIES[name]).parameters if p != "env"]
+    for key in kwargs:
+        if key not in options:
+            raise ConfigError(
+                f"policy.{key}",
+                f"policy {name!r} has no option {key!r}; it has {options or 'none'}",
+            )
     return POLICIES[name](env, **kwargs)

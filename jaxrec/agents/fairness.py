@@ -28,16 +28,14 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from jaxrec import tomlconfig
 from jaxrec.envs.platform import EnvState, Observation, PlatformEnv, shown_items
-from jaxrec.errors import ConfigError
 from jaxrec.ops.selection import select_slate
 
 
 def check_head_ratio(head_ratio: float) -> float:
-    """``head_ratio`` if it lies in [0, 1], else a ConfigError naming ``policy.head_ratio``."""
-    if not 0.0 <= head_ratio <= 1.0:
-        raise ConfigError("policy.head_ratio", f"must lie in [0, 1], got {head_ratio}")
-    return head_ratio
+    """``head_ratio`` as a number in [0, 1], else a ConfigError naming ``policy.head_ratio``."""
+    return tomlconfig.number(head_ratio, "policy.head_ratio", low=0.0, high=1.0)
 
 
 def quota_slate(
@@ -204,11 +202,9 @@ class FairCoPolicy:
     """
 
     def __init__(self, env: PlatformEnv, head_ratio: float = 0.3, gain: float = 1.0):
-        if not gain >= 0:
-            raise ConfigError("policy.gain", f"must be >= 0, got {gain}")
         self.env = env
         self.head_ratio = check_head_ratio(head_ratio)
-        self.gain = gain
+        self.gain = tomlconfig.number(gain, "policy.gain", low=0.0)
 
     def init_params(self) -> FairCoParams:
         return FairCoParams(

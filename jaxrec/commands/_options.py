@@ -3,11 +3,19 @@ checked the same way everywhere (``--data``/``--data-dir``, ``--seeds``, ``--out
 
 Every ``add_*`` helper adds options that the matching ``read``/check helper (or the command itself)
 reads: ``tests/test_cli_options.py`` fails when a subcommand shows an option nothing reads.
+
+Typed values are refused at the door by argparse ``type=`` converters (:func:`positive_int`,
+:func:`fraction`, :func:`finite_float`, :func:`comma_list`...): each raises
+:class:`argparse.ArgumentTypeError`, so argparse prints
+``jaxrec CMD: error: argument --steps: expected an integer >= 1, got '2.5'`` and exits with code 2
+before anything is loaded or compiled. Converters carry a ``kind`` attribute (``"int"``,
+``"float"`` or ``"list"``) that ``tests/commands/test_bad_input.py`` reads to draw bad values.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 
 # The MovieLens formats every --data option accepts: jaxrec.data.loaders.DATASETS, spelled out
@@ -35,17 +43,33 @@ def data_dir(args: argparse.Namespace, what: str = "the MovieLens files") -> str
 
 
 def add_seeds(parser: argparse.ArgumentParser, default: int = 3, help: str | None = None) -> None:
-    """``--seeds N``: the number of seeds run at once (checked by :func:`at_least`)."""
+    """``--seeds N``: the number of seeds run at once (an integer >= 1)."""
     parser.add_argument(
-        "--seeds", type=int, default=default, help=help or f"seeds run at once (default {default})"
+        "--seeds",
+        type=positive_int,
+        default=default,
+        help=help or f"seeds run at once (default {default})",
     )
 
 
 def add_out(
     parser: argparse.ArgumentParser, required: bool = True, help: str = "output folder"
 ) -> None:
-    """``--out DIR``: where a command writes its results."""
-    parser.add_argument("--out", required=required, help=help)
+    """``--out DIR`` and ``--overwrite``: where a command writes its results (checked by
+    :func:`jaxrec.commands._outputs.check_out`)."""
+    from jaxrec.commands._outputs import add_out_option
+
+    add_out_option(parser, required=required, help=help)
+
+
+def add_allow_large(parser: argparse.ArgumentParser) -> None:
+    """``--allow-large``: run even when the memory estimate (:mod:`jaxrec.commands._sizes`)
+    exceeds the device's available memory."""
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="run even when the memory estimate exceeds the device's available memory",
+    )
 
 
 def add_popularity_beta(
@@ -97,3 +121,122 @@ def number_list(text: str, field: str, kind: Callable[[str], float] = float) -> 
     if not values:
         raise ConfigError(field, "needs at least one value")
     return values
+
+
+def _kind(kind: str) -> Callable:
+    def mark(func: Callable) -> Callable:
+        func.kind = kind
+        return func
+
+    return mark
+
+
+def _integer(text: str, low: int) -> int:
+    try:
+        value = int(text.strip())
+    except (ValueError, AttributeError):
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+@_kind("int")
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts: steps, worlds, users, seeds, epochs...)."""
+    return _integer(text, 1)
+
+
+@_kind("int")
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (seeds, optional counts where 0 means none)."""
+    return _integer(text, 0)
+
+
+@_kind("float")
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _float(text)
+
+
+@_kind("float")
+def positive_float(text: str) -> float:
+    """A finite number > 0 (learning rates, trust regions, norms)."""
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+@_kind("float")
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (penalties, probabilities that may exceed 1 are not fractions)."""
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+@_kind("float")
+def fraction(text: str) -> float:
+    """A number in [0, 1] (probabilities, shares)."""
+    value = _float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+@_kind("float")
+def limit(text: str) -> float:
+    """A number >= 0, or ``inf`` for no limit (cost limits)."""
+    try:
+        value = float(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}")
+    return value
+
+
+def comma_list(item: Callable[[str], object]) -> Callable[[str], list]:
+    """A converter for ``A,B,C``: at least one item, each converted by ``item``."""
+
+    @_kind("list")
+    def convert(text: str) -> list:
+        parts = [part.strip() for part in str(text).split(",")]
+        if not any(parts) or not all(parts):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated values (at least one, no empty ones), got {text!r}"
+            )
+        values = []
+        for part in parts:
+            try:
+                values.append(item(part))
+            except argparse.ArgumentTypeError as err:
+                raise argparse.ArgumentTypeError(f"in {text!r}: {err}") from None
+        return values
+
+    convert.item = item
+    convert.__name__ = f"comma_list({getattr(item, '__name__', 'item')})"
+    return convert
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """A converter accepting one of ``choices`` (for list items; single options use choices=)."""
+
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return convert

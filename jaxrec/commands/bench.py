@@ -16,14 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "optionally write the full record as JSON.",
     )
     parser.add_argument("--json", dest="json_path", help="write the records here (JSON)")
-    parser.set_defaults(func=run_all, benchmark=None)
+    parser.set_defaults(func=run_all, benchmark=None, validate=validate)
     names = parser.add_subparsers(dest="benchmark", metavar="NAME")
     for name, module_name in benchmark_modules().items():
         module = importlib.import_module(module_name)
         sub = names.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
         module.add_arguments(sub)
         sub.add_argument("--json", dest="json_path", help="write the record here (JSON)")
-        sub.set_defaults(func=run_one, module_name=module_name)
+        sub.set_defaults(func=run_one, module_name=module_name, validate=validate)
 
 
 def _cell(value) -> str:
@@ -57,9 +57,18 @@ def _print_record(record: dict) -> None:
         _print_table(rows, "    ")
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Check that ``--json`` can be written before any benchmark runs; write nothing."""
+    from jaxrec.commands._outputs import check_file_out
+
+    if args.json_path:
+        check_file_out(args.json_path, "--json")
+
+
 def run_one(args: argparse.Namespace) -> int:
     from jaxrec.io import write_json
 
+    validate(args)
     record = importlib.import_module(args.module_name).run(args)
     _print_record(record)
     if args.json_path:
@@ -71,6 +80,7 @@ def run_all(args: argparse.Namespace) -> int:
     from jaxrec.bench import benchmark_modules
     from jaxrec.io import write_json
 
+    validate(args)
     records = []
     for name, module_name in benchmark_modules().items():
         module = importlib.import_module(module_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import number_list
+from jaxrec.commands._options import add_out, nonnegative_int, number_list
 
 MODELS = ("fm", "advfm", "aafm", "daafm")
 
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "presets, no search; e.g. 6)")  # fmt: skip
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of users")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_out(parser)
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (default 40)")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--dim", type=int, default=None,
@@ -54,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--l2", type=float, default=1e-5)
-    parser.add_argument("--clean-epochs", type=int, default=1, help="clean warm-up epochs")
+    parser.add_argument(
+        "--clean-epochs", type=nonnegative_int, default=1, help="clean warm-up epochs"
+    )
     parser.add_argument(
         "--t", type=float, default=None, help="AAFM re-weighting scale (default 10)"
     )
@@ -87,20 +89,18 @@ def load_dataset(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from tqdm.auto import tqdm
 
-    from jaxrec.errors import ConfigError
+    from jaxrec.commands._outputs import check_out, claim_out, finish_out
     from jaxrec.experiments import fm as ex
     from jaxrec.experiments import fm_compare as cmp
     from jaxrec.experiments import fm_tuning as tuning
     from jaxrec.io import save_figure, write_json
     from jaxrec.models.adversarial import FMTrainConfig
 
-    for name in ("seeds", "tune", "bootstrap"):
-        if getattr(args, name) < 1:
-            raise ConfigError(name, f"must be >= 1, got {getattr(args, name)}")
+    check_out(args.out, "fm", overwrite=args.overwrite)
+    t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     dataset = load_dataset(args)
     dim = args.dim or (16 if args.data == "synthetic" else 64)
     config = FMTrainConfig(dim, args.batch_size, args.lr, args.l2, args.epochs, args.patience,
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "config": dataclasses.asdict(config) | {"overrides": overrides},
         **table,
     }
-    out = Path(args.out)
+    out = claim_out(args.out, "fm", overwrite=args.overwrite)
     print(cmp.format_comparison(table, {name: t.chosen for name, t in tuned.items()}))
     save_figure(out / "bucket_auc.png", cmp.plot_bucket_auc(table["models"]))
     results = {name: t.result for name, t in tuned.items()}
@@ -159,7 +159,6 @@ def run(args: argparse.Namespace) -> int:
         payload["robustness"] = ex.robustness(results, dataset)
         print()
         print(ex.format_robustness(payload["robustness"]))
-    t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     if t_values:
         sweep_overrides = {k: v for k, v in overrides.items() if k != "reweight_t"}
         payload["t_sweep"] = ex.t_sweep(dataset, t_values, config, seeds, sweep_overrides)
@@ -170,5 +169,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['t']:>4g}  {row['auc']['mean']:.4f}  {row['std']['mean']:.4f}  "
                   f"{row['efgd']['mean']:.4f}")  # fmt: skip
     write_json(out / "results.json", payload)
+    finish_out(out)
     print(f"wrote {out}/results.json and plots")
     return 0

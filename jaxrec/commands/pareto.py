@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from jaxrec.commands._options import add_out
+
 DATA_CHOICES = ("synthetic-ecommerce", "diginetica", "simulator")
 
 
@@ -29,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated, from ctr, gmv, accuracy, exposure (default ctr,gmv; "
         "accuracy,exposure for --data simulator)",
     )
-    parser.add_argument("--out", required=True, help="output folder")
+    add_out(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--settings", type=int, default=16, help="bound settings (default 16)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
     parser.add_argument(
@@ -88,8 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
+    from jaxrec.commands._outputs import check_out, claim_out, finish_out
     from jaxrec.data.ecommerce import load_diginetica, synthetic_ecommerce
     from jaxrec.errors import ConfigError
     from jaxrec.experiments.pareto import plot_frontier, trace_frontier
@@ -99,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     default_objectives = "accuracy,exposure" if args.data == "simulator" else "ctr,gmv"
     objectives = parse_objectives(args.objectives or default_objectives)
-    for field, value in (("settings", args.settings), ("seeds", args.seeds), ("steps", args.steps)):
-        if value < 1:
-            raise ConfigError(field, f"must be >= 1, got {value}")
+    check_out(args.out, "pareto", overwrite=args.overwrite)
     if args.data == "diginetica":
         if not args.data_dir:
             raise ConfigError("data_dir", "--data diginetica needs --data-dir with the CSV files")
@@ -134,8 +135,10 @@ def run(args: argparse.Namespace) -> int:
         config=config,
         first_round=args.first_round,
         adaptive_rounds=args.adaptive_rounds,
+        progress=not args.no_progress,
     )
-    out = Path(args.out)
+    out = claim_out(args.out, "pareto", overwrite=args.overwrite)
+    finish_out(out)
     with atomic_path(out / "frontier.csv") as tmp:
         result.table.to_csv(tmp, index=False)
     write_json(out / "summary.json", result.summary)

@@ -8,13 +8,19 @@ from __future__ import annotations
 import argparse
 
 from jaxrec.commands._options import (
+    add_allow_large,
     add_data_options,
     add_out,
     add_popularity_beta,
     add_seeds,
     at_least,
+    comma_list,
     data_dir,
-    number_list,
+    fraction,
+    limit,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
 )
 
 CUTOFFS = (5, 10, 20)  # equal to jaxrec.experiments.fcpo.CUTOFFS (kept import-free)
@@ -74,10 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         exclude_seen=False,
     )
     sweep.add_argument(
-        "--limits", default="1,2,3,5", help="comma-separated cost limits per episode"
+        "--limits",
+        type=comma_list(limit),
+        default="1,2,3,5",
+        help="comma-separated cost limits per episode",
     )
     sweep.add_argument(
         "--head-ratios",
+        type=comma_list(fraction),
         default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1",
         help="comma-separated head ratios of the static re-ranker",
     )
@@ -99,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _protocol_options(evaluate, train_steps=False)
     evaluate.add_argument("--agent", help="an agent folder written by cpo / ppo-lag")
     add_out(evaluate)
-    evaluate.set_defaults(func=_run_evaluate)
+    evaluate.set_defaults(func=_run_evaluate, validate=_validate)
     platform = modes.add_parser(
         "platform",
         help="long-run fairness: CPO, PPO-Lagrangian, FairCo and re-rankers on the platform",
@@ -117,6 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_seeds(platform)
     add_out(platform)
+    add_allow_large(platform)
     platform.add_argument("--platform-users", type=int, default=256, help="users per world")
     platform.add_argument(
         "--platform-items", type=int, default=500, help="item slots (synthetic world only)"
@@ -130,18 +141,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     platform.add_argument(
         "--reset-every",
-        type=int,
+        type=nonnegative_int,
         default=10,
         help="fresh training worlds every this many iterations (0 = never; default 10)",
     )
     platform.add_argument(
         "--head-per-slate",
-        type=float,
+        type=nonnegative_float,
         default=1.0,
         help="the target head items per slate the summary and time plots report (default 1)",
     )
     platform.add_argument(
         "--targets",
+        type=comma_list(nonnegative_float),
         help="comma-separated targets for the trade-off plot (default: --head-per-slate)",
     )
     platform.add_argument(
@@ -161,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="world seed (synthetic world; MF fit and producers of a MovieLens world)",
     )
     platform.add_argument("--no-progress", action="store_true", help="no progress bars")
-    platform.set_defaults(func=_run_platform)
+    platform.set_defaults(func=_run_platform, validate=_validate)
 
 
 def _fcpo_mode(
@@ -179,7 +191,8 @@ def _fcpo_mode(
     parser = modes.add_parser(name, help=help, description=f"{PROTOCOL_DESCRIPTION}, {what}")
     _protocol_options(parser, exclude_seen=exclude_seen)
     _training_options(parser, cost_limit, cpo)
-    parser.set_defaults(func=func)
+    add_allow_large(parser)
+    parser.set_defaults(func=func, validate=_validate)
     return parser
 
 
@@ -227,7 +240,7 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bo
     if cost_limit:
         parser.add_argument(
             "--cost-limit",
-            type=float,
+            type=limit,
             default=float("inf"),
             help="allowed popular-group recommendations per training episode "
             "(default: unconstrained)",
@@ -235,7 +248,7 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bo
     parser.add_argument("--iterations", type=int, default=100, help="policy updates (default 100)")
     parser.add_argument(
         "--delta",
-        type=float,
+        type=positive_float,
         default=0.05,
         help="CPO trust region (KL per update; default 0.05: at 0.01 the agents' mean action grows "
         "too slowly to leave random-level accuracy within a few hundred iterations)",
@@ -286,7 +299,6 @@ def _setup(args: argparse.Namespace):
     from jaxrec.envs.fcpo import fcpo_setup
     from jaxrec.models.mf import MFConfig
 
-    at_least(args.test_steps, "test_steps", max(CUTOFFS))
     ratings, n_items = _load_ratings(args)
     setup = fcpo_setup(
         jax.random.key(args.data_seed),
@@ -303,14 +315,79 @@ def _setup(args: argparse.Namespace):
 
 
 def _trained_protocol(args: argparse.Namespace):
-    """Check the training options, then build the protocol with ``--train-steps`` episodes."""
-    at_least(args.seeds, "seeds")
+    """The protocol with ``--train-steps`` training episodes."""
     return _protocol(args, args.train_steps)
+
+
+# users x items of the MovieLens files (the synthetic log's come from the options)
+_MOVIELENS_SHAPES = {"ml-100k": (943, 1682), "ml-1m": (6040, 3706)}
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Check the options of every mode, ``--out`` and the memory estimate; load and write nothing."""
+    from pathlib import Path
+
+    from jaxrec.commands._outputs import check_out
+    from jaxrec.commands._sizes import check_fits, platform_bytes, training_bytes
+    from jaxrec.errors import ConfigError
+
+    check_out(args.out, f"train {args.algorithm}", overwrite=args.overwrite)
+    if args.algorithm == "platform":
+        if args.data != "synthetic":
+            data_dir(args)
+        targets = args.targets or [args.head_per_slate]
+        # CPO and PPO-Lagrangian per target and the unconstrained agent, per seed, each trained
+        # on --worlds worlds; six methods per target and seed at test
+        batch = args.seeds * (2 * len(targets) + 1)
+        users, items = args.platform_users, args.platform_items
+        estimate = max(
+            training_bytes(
+                n_users=users * args.worlds,
+                n_items=items,
+                steps=args.platform_train_steps,
+                batch=batch,
+            ),
+            platform_bytes(
+                n_users=users,
+                n_items=items,
+                dim=16,
+                slate_size=5,
+                n_worlds=6 * len(targets) * args.seeds,
+            ),
+        )
+        what = f"{batch} agents on {args.worlds} worlds of {users} users x {items} items"
+        check_fits(estimate, what, allow_large=args.allow_large)
+        return
+    if "test_steps" in args:
+        at_least(args.test_steps, "test_steps", max(CUTOFFS))
+    if args.data != "synthetic":
+        data_dir(args)
+        users, items = _MOVIELENS_SHAPES[args.data]
+    else:
+        users, items = args.synthetic_users, args.synthetic_items
+    if args.algorithm == "evaluate":
+        if not args.agent:
+            raise ConfigError(
+                "--agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)"
+            )
+        agent = Path(args.agent)
+        if not (agent / "agent.json").is_file():
+            inner = agent / "agent" / "agent.json"
+            hint = f"; did you mean {agent / 'agent'}?" if inner.is_file() else ""
+            raise ConfigError("--agent", f"{agent} holds no saved agent (agent.json){hint}")
+        return
+    batch = args.seeds * (
+        len(args.limits) if args.algorithm == "sweep" else 3 if args.algorithm == "compare" else 1
+    )
+    check_fits(
+        training_bytes(n_users=users, n_items=items, steps=args.train_steps, batch=batch),
+        f"{batch} agents on {users} users x {items} items",
+        allow_large=args.allow_large,
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
 
     from jaxrec.agents.checkpoint import save_agent
     from jaxrec.agents.train import CPOConfig
@@ -323,6 +400,7 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     from jaxrec.io import save_figure, write_json, write_parquet
 
+    _validate(args)
     config = CPOConfig(
         algorithm=args.algorithm,
         iterations=args.iterations,
@@ -356,7 +434,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "metrics": summarise({name: v[0] for name, v in metrics.items()}),
     }
     frame = train_log_frame({name: value[0] for name, value in log.items()})
-    out = Path(args.out)
+    out = _claim(args)
     write_json(out / "results.json", results)
     write_parquet(out / "train_log.parquet", frame)
     save_figure(out / "learning_curves.png", plot_learning_curves(frame, args.cost_limit))
@@ -372,11 +450,10 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from jaxrec.experiments.fcpo import compare_methods, table_frame
     from jaxrec.io import atomic_path, write_json
 
+    _validate(args)
     protocol = _trained_protocol(args)
     print(
         f"comparing the static baselines, CPO and PPO-Lagrangian (limit {args.cost_limit}, "
@@ -392,7 +469,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         test_action=args.test_action,
     )
     frame = table_frame(table)
-    out = Path(args.out)
+    out = _claim(args)
     write_json(
         out / "comparison.json",
         {
@@ -412,19 +489,14 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import jax
 
     from jaxrec.experiments.fcpo import Protocol
     from jaxrec.experiments.fcpo_curves import PROTOCOLS, curves_table, plot_curves, run_curves
     from jaxrec.io import save_figure, write_json
 
-    limits = number_list(args.limits, "limits")
-    ratios = number_list(args.head_ratios, "head_ratios")
-    at_least(args.seeds, "seeds")
-    at_least(args.bootstrap, "bootstrap")
-    at_least(args.test_steps, "test_steps", max(CUTOFFS))
+    _validate(args)
+    limits, ratios = args.limits, args.head_ratios
     setup = _setup(args)
     protocols = {
         name: Protocol.from_setup(setup, args.train_steps, args.test_steps, exclude)
@@ -448,7 +520,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
         n_draws=args.bootstrap,
         key=jax.random.key(args.data_seed),
     )
-    out = Path(args.out)
+    out = _claim(args)
     write_json(
         out / "tradeoff.json",
         {
@@ -478,12 +550,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from jaxrec.agents.checkpoint import load_agent
-    from jaxrec.errors import ConfigError
     from jaxrec.experiments.fcpo import policy_metrics, summarise
     from jaxrec.io import write_json
 
-    if not args.agent:
-        raise ConfigError("agent", "evaluate needs --agent DIR (a folder written by cpo/ppo-lag)")
+    _validate(args)
     policy, config, metadata = load_agent(args.agent)
     # scoring uses only the test side of the protocol; the training episode length is unused
     metrics = policy_metrics(
@@ -500,7 +570,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "metadata": metadata,
         "metrics": summarise(metrics),
     }
-    write_json(Path(args.out) / "results.json", results)
+    write_json(_claim(args) / "results.json", results)
     m = results["metrics"]
     print(
         f"reloaded {config.algorithm} agent: test @10 ndcg {m['ndcg@10']['mean']:.4f}, gini "
@@ -519,7 +589,8 @@ def _run_platform(args: argparse.Namespace) -> int:
         write_results,
     )
 
-    targets = number_list(args.targets, "--targets") if args.targets else [args.head_per_slate]
+    _validate(args)
+    targets = list(args.targets) if args.targets else [args.head_per_slate]
     if args.head_per_slate not in targets:
         targets.append(args.head_per_slate)
     experiment = LongRunExperiment(
@@ -544,10 +615,21 @@ def _run_platform(args: argparse.Namespace) -> int:
     print(f"long-run platform experiment: {experiment}", flush=True)
     frame, training = run_long_run(experiment, progress=not args.no_progress)
     summary = summarise(frame, training, experiment)
-    written = write_results(args.out, frame, summary, experiment)
+    out = _claim(args)
+    written = write_results(out, frame, summary, experiment)
     print(format_summary(summary))
-    print(f"wrote {args.out}/" + ", ".join(written))
+    print(f"wrote {out}/" + ", ".join(written))
     return 0
+
+
+def _claim(args: argparse.Namespace):
+    """Create ``--out`` (checked by :func:`_validate` before the work) just before the results are
+    written: training is one compiled program, so an interrupted run leaves no folder behind."""
+    from jaxrec.commands._outputs import claim_out, finish_out
+
+    out = claim_out(args.out, f"train {args.algorithm}", overwrite=args.overwrite)
+    finish_out(out)  # the results below are written atomically, file by file
+    return out
 
 
 def _first(policy):

@@ -182,6 +182,23 @@ def deal_producers(key: jax.Array, n_items: int, n_producers: int, exponent: flo
     return jax.random.permutation(key, owners)
 
 
+def probe_world(config: SyntheticWorldConfig, slate_size: int) -> World:
+    """A one-user world of ``max(slate_size, 2)`` items drawn like ``config``'s (same dimension).
+
+    Checking env parameters and policy options against it costs nothing, whatever the size of the
+    world ``config`` describes, so configs are validated before the real world is allocated.
+    """
+    small = dataclasses.replace(
+        config,
+        n_users=1,
+        pool_users=None,
+        n_items=max(slate_size, 2),
+        n_producers=1,
+        empty_fraction=0.0,
+    )
+    return synthetic_world(0, small)
+
+
 def synthetic_world(
     seed: int | jax.Array, config: SyntheticWorldConfig | None = None, **overrides: Any
 ) -> World:

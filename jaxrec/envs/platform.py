@@ -29,9 +29,10 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from jaxrec import tomlconfig
 from jaxrec.data.world import World
 from jaxrec.errors import ConfigError
-from jaxrec.metrics.exposure import position_weights
+from jaxrec.metrics.exposure import POSITION_WEIGHT_KINDS, position_weights
 
 CHOICE_INDEPENDENT = 0
 CHOICE_MULTINOMIAL = 1
@@ -189,7 +190,7 @@ class PlatformEnv:
         self.slate_size = slate_size
         self.history_len = history_len
         self.seen_window = seen_window
-        self.mask_history = bool(mask_history)
+        self.mask_history = tomlconfig.boolean(mask_history, "env.mask_history")
         self.log_steps = log_steps
         self.label_history = label_history
 
@@ -211,6 +212,11 @@ class PlatformEnv:
         ``examination=`` array through :meth:`replace_params` for any other shape.
         """
         world.validate()
+        tomlconfig.choice(examination, "env.examination", POSITION_WEIGHT_KINDS)
+        if examination != "log":
+            tomlconfig.number(gamma, "env.gamma", low=0.0)
+            if gamma >= 1.0:
+                raise ConfigError("env.gamma", f"must be < 1, got {gamma}")
         if world.n_pool_users < self.n_users:
             raise ConfigError(
                 "world.user_factors",
@@ -655,10 +661,12 @@ def check_param(name: str, value, slate_size: int) -> None:
     if isinstance(value, jax.core.Tracer):
         return
     array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+    if not np.issubdtype(array.dtype, np.number):
         raise ConfigError(f"env.{name}", f"expected a number, got {value!r}")
     if not np.all(np.isfinite(array)):
         raise ConfigError(f"env.{name}", f"must be finite, got {value!r}")
+    if name in _PARAM_DTYPES and np.any(array != np.round(array)):
+        raise ConfigError(f"env.{name}", f"must be an integer, got {value!r}")
     if name == "examination":
         if array.shape[-1:] != (slate_size,) or np.any(array <= 0) or np.any(array > 1):
             raise ConfigError(

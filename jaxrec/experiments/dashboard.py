@@ -15,6 +15,7 @@ DASHBOARD_PLOTS = (
     ("producer_gini", "producer Gini of recent exposure"),
     ("item_gini", "item Gini of recent exposure"),
     ("head_slate_share", "head-group items per item shown"),
+    ("empty_positions", "slate positions left empty (floors)"),
     ("longtail_exposure", "long-tail share of exposure"),
     ("longtail_clicks", "long-tail share of clicks"),
     ("longtail_coverage", "long-tail items ever shown"),
@@ -29,6 +30,7 @@ SUMMARY_METRICS = (
     "top1_share",
     "producer_gini",
     "head_slate_share",
+    "empty_positions",
     "longtail_exposure",
     "longtail_coverage",
     "new_item_wait",
@@ -36,14 +38,28 @@ SUMMARY_METRICS = (
 )
 
 
-def evaluate_alerts(frame, rules) -> dict[str, list[dict[str, Any]]]:
-    """Alert reports per run, on the mean over worlds of each metric at each step."""
+def evaluate_alerts(frame, rules, per_world: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Alert reports per run: on the mean over worlds of each metric at each step, or with
+    ``per_world`` on each world's own series, reporting the world that breached first (its
+    record gains ``world``; ``steps_in_breach`` is that world's count)."""
     from jaxrec.metrics.alerts import evaluate_rules
 
     reports = {}
     for run_name, part in frame.groupby("run", sort=False):
-        mean = part.groupby("step").mean(numeric_only=True)
-        reports[str(run_name)] = evaluate_rules(rules, mean, mean.index.to_numpy())
+        if not per_world:
+            mean = part.groupby("step").mean(numeric_only=True)
+            reports[str(run_name)] = evaluate_rules(rules, mean, mean.index.to_numpy())
+            continue
+        by_world = {
+            int(world): evaluate_rules(rules, rows, rows["step"].to_numpy())
+            for world, rows in part.sort_values("step").groupby("world", sort=True)
+        }
+        first = []
+        for i in range(len(rules)):
+            fired = [(r[i]["step"], w) for w, r in by_world.items() if r[i]["fired"]]
+            world = min(fired)[1] if fired else next(iter(by_world))
+            first.append({**by_world[world][i], "world": world})
+        reports[str(run_name)] = first
     return reports
 
 
@@ -121,10 +137,12 @@ def write_dashboard(
     for run_name, reports in alerts.items():
         for r in reports:
             fired = f"step {r['step']} (value {r['value']:.4g})" if r["fired"] else "did not fire"
+            where = f" in world {r['world']}" if "world" in r else ""
             rows.append(
                 f"<tr><td>{html.escape(run_name)}</td><td>{html.escape(r['name'])}</td>"
                 f"<td>{html.escape(r['metric'])} {html.escape(r['op'])} {r['threshold']:g}"
-                f" for {r['for_steps']} step(s)</td><td>{fired}</td>"
+                f" for {r['for_steps']} step(s) after step {r.get('warmup', 0)}</td>"
+                f"<td>{fired}{where}</td>"
                 f"<td>{r['steps_in_breach']}</td></tr>"
             )
     summary = summarise_runs(frame).to_html(float_format=lambda x: f"{x:.4g}")

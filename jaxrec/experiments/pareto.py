@@ -110,8 +110,12 @@ def trace_frontier(
     upper: float = 0.99,
     first_round: int | None = None,
     adaptive_rounds: int = 2,
+    progress: bool = False,
 ) -> FrontierResult:
     """Run the protocol of the module docstring; see :class:`FrontierResult`.
+
+    ``progress`` shows a bar over the settings trained (each a batch of seeds in one program):
+    the unconstrained probe, the rounds of PE-LTR settings, then the fixed-weight grid.
 
     ``first_round`` (default ``ceil(num_settings / 2)`` for K = 2, all of them otherwise) bounded
     settings go to the adaptive grid, the rest to ``adaptive_rounds`` rounds picked by predicted
@@ -134,13 +138,18 @@ def trace_frontier(
     train = log_arrays(data.train, data.catalogue)
     test = log_arrays(data.test, data.catalogue)
     seed_array = jnp.asarray(seeds, jnp.int32)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=2 * num_settings + 2, unit="setting", desc="PE-LTR", disable=not progress)
 
     def runner(method: str):
         run = make_train_fn(data, objectives, config, method)
 
         def train_at(settings: np.ndarray) -> dict[str, np.ndarray]:
             results = run(jnp.asarray(settings, jnp.float32), seed_array, train, test)
-            return {name: np.asarray(value) for name, value in results.items()}
+            results = {name: np.asarray(value) for name, value in results.items()}
+            bar.update(len(settings))
+            return results
 
         return train_at
 
@@ -148,7 +157,9 @@ def trace_frontier(
     round_sizes = _round_sizes(num_settings - first_round, adaptive_rounds)
     rounds = pe_ltr_rounds(runner("pareto"), k, first_round, round_sizes, reference, upper)
     fixed_weights = fixed_weight_grid(num_settings + 1, k)
+    bar.set_description("fixed grid")
     fixed = runner("fixed")(fixed_weights)
+    bar.close()
     table = pd.concat(
         [
             _method_table("pe-ltr", rounds.bounds, rounds.results, objectives),

@@ -7,7 +7,7 @@ that stops the run with the step where values went non-finite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -17,8 +17,8 @@ import pandas as pd
 from jaxrec.agents.baselines import make_policy
 from jaxrec.envs.platform import EnvParams, PlatformEnv
 from jaxrec.envs.rollout import run_chunked
-from jaxrec.errors import NonFiniteError
-from jaxrec.ops.tables import concat_chunks, tidy_frame
+from jaxrec.errors import Interrupted, NonFiniteError
+from jaxrec.ops.tables import tidy_frame
 
 
 def run_policies(
@@ -31,12 +31,19 @@ def run_policies(
     chunk: int = 100,
     progress: bool = True,
     policy_kwargs: dict[str, dict[str, Any]] | None = None,
+    on_chunk: Callable[[pd.DataFrame], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
     """Simulate each policy on ``n_worlds`` worlds (same seeds for every policy) for ``n_steps``.
 
     Returns ``(frame, finals)``: ``frame`` has one row per (policy, world, step) with the columns
     of :data:`jaxrec.envs.METRIC_NAMES`; ``finals[policy]`` holds the final per-item cumulative
     exposure ``f32[W, M]`` and liveness, for Lorenz curves.
+
+    ``on_chunk`` receives each finished chunk's rows (same columns as ``frame``) as soon as the
+    chunk is done, so a caller can stream them to disk. ``should_stop`` is asked after each chunk;
+    when it answers True the run raises :class:`~jaxrec.errors.Interrupted` naming the policy and
+    step it reached (every chunk up to there has gone to ``on_chunk``).
     """
     from tqdm.auto import tqdm
 
@@ -45,29 +52,42 @@ def run_policies(
     frames, finals = [], {}
     for name in policies:
         policy = make_policy(name, env, **policy_kwargs.get(name, {}))
-        chunks: list[dict[str, np.ndarray]] = []
         bar = tqdm(total=n_steps, desc=f"{name:>13}", unit="step", disable=not progress)
         for done, metrics, carry in run_chunked(  # noqa: B007 (last carry read after the loop)
             env, policy, keys, params, policy.init_params(), n_steps, chunk
         ):
             host = {metric: np.asarray(value) for metric, value in metrics.items()}
+            length = next(iter(host.values())).shape[1]
             for metric, value in host.items():
                 if not np.all(np.isfinite(value)):
-                    bad_step = done - value.shape[1] + int(np.where(~np.isfinite(value))[1].min())
+                    bad_step = done - length + int(np.where(~np.isfinite(value))[1].min())
                     raise NonFiniteError(
                         f"policy {name}: metric {metric} became non-finite at step {bad_step + 1}"
                     )
-            chunks.append(host)
-            bar.update(next(iter(host.values())).shape[1])
+            frames.append(tidy_frame(host, first_step=done - length + 1, policy=name))
+            if on_chunk is not None:
+                on_chunk(frames[-1])
+            bar.update(length)
             bar.set_postfix(gini=f"{host['exposure_gini'][:, -1].mean():.3f}")
+            if should_stop is not None and should_stop() and done < n_steps:
+                bar.close()
+                raise Interrupted(f"policy {name} stopped at step {done} of {n_steps}")
         bar.close()
         _, final_state, *_ = carry
         finals[name] = {
             "item_exposure": np.asarray(final_state.item_exposure),
             "item_alive": np.asarray(final_state.item_alive),
         }
-        frames.append(tidy_frame(concat_chunks(chunks), policy=name))
-    return pd.concat(frames, ignore_index=True), finals
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values(
+        ["policy", "world", "step"], kind="stable", key=_policy_order(policies)
+    ).reset_index(drop=True), finals
+
+
+def _policy_order(policies: Sequence[str]) -> Callable[[pd.Series], pd.Series]:
+    """A sort key keeping policies in the order they were given (other columns sort as values)."""
+    rank = {name: i for i, name in enumerate(policies)}
+    return lambda column: column.map(rank) if column.name == "policy" else column
 
 
 SUMMARY_COLUMNS = {

@@ -1,9 +1,11 @@
 """Threshold alert rules on metric series, reporting the step at which each rule fired.
 
 A rule is ``{"metric": name, "op": one of > >= < <=, "threshold": number}`` with an optional
-``"name"`` and ``"for_steps"`` (the condition must hold on that many consecutive steps; default 1).
-A rule fires at the first step where its condition has held for ``for_steps`` consecutive steps;
-the report also counts the steps on which the condition held. Rules live in the ``[[alerts]]``
+``"name"``, ``"for_steps"`` (the condition must hold on that many consecutive steps; default 1) and
+``"warmup"`` (steps at the start that the rule ignores, default 0: a simulated platform starts
+from a history, e.g. items' exposure, so early values say more about the start than the policy).
+A rule fires at the first step after the warm-up where its condition has held for ``for_steps``
+consecutive steps; the report also counts the steps after the warm-up on which the condition held. Rules live in the ``[[alerts]]``
 tables of a marketplace policy file (:mod:`jaxrec.agents.marketplace`).
 """
 
@@ -39,7 +41,7 @@ def parse_rules(raw: Sequence[Mapping[str, Any]], known_metrics: Sequence[str] |
         where = f"alerts[{i}]"
         if not isinstance(rule, Mapping):
             raise ConfigError(where, "expected a table")
-        unknown = set(rule) - {"name", "metric", "op", "threshold", "for_steps"}
+        unknown = set(rule) - {"name", "metric", "op", "threshold", "for_steps", "warmup"}
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown field")
         metric = rule.get("metric")
@@ -61,6 +63,9 @@ def parse_rules(raw: Sequence[Mapping[str, Any]], known_metrics: Sequence[str] |
         for_steps = rule.get("for_steps", 1)
         if isinstance(for_steps, bool) or not isinstance(for_steps, int) or for_steps < 1:
             raise ConfigError(f"{where}.for_steps", f"expected an integer >= 1, got {for_steps!r}")
+        warmup = rule.get("warmup", 0)
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"{where}.warmup", f"expected an integer >= 0, got {warmup!r}")
         name = rule.get("name", f"{metric} {op} {threshold}")
         if not isinstance(name, str):
             raise ConfigError(f"{where}.name", f"expected a string, got {name!r}")
@@ -71,6 +76,7 @@ def parse_rules(raw: Sequence[Mapping[str, Any]], known_metrics: Sequence[str] |
                 "op": op,
                 "threshold": float(threshold),
                 "for_steps": for_steps,
+                "warmup": warmup,
             }
         )
     return rules
@@ -82,6 +88,8 @@ def first_crossing(series: np.ndarray, op: str, threshold: float, for_steps: int
     ``series`` f[T]; returns -1 when the rule never fires. NaN never meets a condition.
     """
     holds = OPERATORS[op](np.asarray(series, np.float64), threshold)
+    if holds.size < for_steps:  # a series shorter than the run the rule needs (e.g. all warm-up)
+        return -1
     # number of holds in each window of for_steps entries; a full window ends a run
     window = np.convolve(holds.astype(np.int64), np.ones(for_steps, np.int64), mode="valid")
     hits = np.flatnonzero(window == for_steps)
@@ -94,12 +102,15 @@ def evaluate_rules(
     """Evaluate each rule on ``series[metric]`` f[T] whose entries belong to ``steps`` i[T].
 
     Returns one record per rule: the rule's fields plus ``fired`` (bool), ``step`` (the step at
-    which it fired, or None), ``value`` (the metric there) and ``steps_in_breach``.
+    which it fired, or None), ``value`` (the metric there) and ``steps_in_breach``. Entries at steps
+    ``<= warmup`` are ignored.
     """
-    steps = np.asarray(steps)
+    all_steps = np.asarray(steps)
     report = []
     for rule in rules:
-        values = np.asarray(series[rule["metric"]], np.float64)
+        kept = all_steps > rule.get("warmup", 0)
+        steps = all_steps[kept]
+        values = np.asarray(series[rule["metric"]], np.float64)[kept]
         index = first_crossing(values, rule["op"], rule["threshold"], rule["for_steps"])
         breach = OPERATORS[rule["op"]](values, rule["threshold"])
         report.append(

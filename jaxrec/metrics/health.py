@@ -51,6 +51,7 @@ HEALTH_METRICS = (
     "producer_hhi",
     "producer_entropy",
     "head_slate_share",
+    "empty_positions",
     "longtail_exposure",
     "longtail_clicks",
     "longtail_coverage",
@@ -146,6 +147,10 @@ def make_health_metrics(
             "producer_hhi": hhi(producer, normalized=True),
             "producer_entropy": entropy(producer, normalized=True),
             "head_slate_share": divide_or(head_in_slate.sum(), shown.sum(), 0.0),
+            # slate positions of served users left empty (a policy's floors passed no item)
+            "empty_positions": divide_or(
+                ((items < 0) & served[:, None]).sum(), served.sum() * items.shape[1], 0.0
+            ).astype(jnp.float32),
             "longtail_exposure": divide_or(
                 jnp.where(head_in_slate, 0.0, exposure).sum(), total_exposure, 0.0
             ),

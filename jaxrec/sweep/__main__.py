@@ -1,4 +1,5 @@
-"""``python -m jaxrec.sweep``: the ``jaxrec sweep`` command without loading the other commands.
+"""``python -m jaxrec.sweep``: the ``jaxrec sweep`` command (:mod:`jaxrec.commands.sweep`) without
+loading the other commands.
 
 Multi-process runs use it, since ``jax.distributed.initialize`` must run before anything touches
 a JAX backend.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxrec.errors import JaxrecError
-from jaxrec.sweep import command
+from jaxrec.commands import sweep as command
+from jaxrec.errors import Interrupted, JaxrecError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
+    except Interrupted as err:
+        print(f"jaxrec sweep: interrupted: {err}", file=sys.stderr)
+        return 130
     except JaxrecError as err:
         print(f"jaxrec sweep: error: {err}", file=sys.stderr)
         return 2

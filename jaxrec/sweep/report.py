@@ -74,9 +74,11 @@ def plot_over_time(frame: pd.DataFrame, metric: str):
     """A figure of ``metric`` over steps, one line per grid point (mean over seeds, 95% band)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    from jaxrec.io import legend_outside, line_style
+
+    fig, ax = plt.subplots(figsize=(8, 4))
     keys = grid_columns(frame)
-    for point, rows in frame.groupby("point", sort=True):
+    for i, (point, rows) in enumerate(frame.groupby("point", sort=True)):
         stats = rows.groupby("step")[metric].agg(["mean", "std", "count"])
         half = (
             np.array([t_quantile_975(int(c) - 1) for c in stats["count"]])
@@ -85,27 +87,44 @@ def plot_over_time(frame: pd.DataFrame, metric: str):
         )
         first = rows.iloc[0]
         label = ", ".join(f"{k.split('.', 1)[1]}={first[k]}" for k in keys) or f"point {point}"
-        ax.plot(stats.index, stats["mean"], label=label)
+        style = line_style(i, len(stats))
+        ax.plot(stats.index, stats["mean"], label=label, **style)
         if np.isfinite(half).any():
-            ax.fill_between(stats.index, stats["mean"] - half, stats["mean"] + half, alpha=0.2)
+            ax.fill_between(
+                stats.index,
+                stats["mean"] - half,
+                stats["mean"] + half,
+                alpha=0.15,
+                color=style["color"],
+            )
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
-    if frame["point"].nunique() <= 12:
-        ax.legend(fontsize="small")
+    ax.set_title(f"{metric}: mean over seeds, 95% confidence band")
+    ax.grid(alpha=0.3)
+    if frame["point"].nunique() <= 24:  # distinct styles up to 24 lines
+        legend_outside(ax, fontsize="small")
     return fig
 
 
 def write_report(
-    out: str | Path, metrics: Sequence[str] = DEFAULT_METRICS, window: int = 1
+    out: str | Path,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    window: int = 1,
+    frame: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[Path]]:
-    """Write ``DIR/report/summary.csv`` and one ``<metric>.png`` per metric; return both."""
+    """Write ``DIR/report/summary.csv`` and one ``<metric>.png`` per metric; return both.
+
+    ``frame`` is a results table in the sweep's schema (``point``, ``seed``, ``step``, label
+    columns ``env.*``/``policy.*``); by default the sweep results in ``out``.
+    """
     from jaxrec.io import atomic_path, save_figure
     from jaxrec.sweep.runner import load_metrics
 
     out = Path(out)
-    if not (out / "metrics.parquet").exists():
-        raise ConfigError("dir", f"{out} holds no sweep results (no metrics.parquet)")
-    frame = load_metrics(out)
+    if frame is None:
+        if not (out / "metrics.parquet").exists():
+            raise ConfigError("dir", f"{out} holds no sweep results (no metrics.parquet)")
+        frame = load_metrics(out)
     summary = summarise(frame, metrics, window)
     with atomic_path(out / "report" / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxrec.errors import ConfigError
+from jaxrec.errors import ConfigError, Interrupted
 from jaxrec.io import atomic_path, write_json, write_parquet
 from jaxrec.ops.chunks import run_chunks
 from jaxrec.sweep.engine import SweepProgram, global_array
@@ -99,6 +100,7 @@ def run_sweep(
     devices: list[Any] | None = None,
     max_chunks: int | None = None,
     program: SweepProgram | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Path:
     """Run ``spec`` and write its results under ``out`` (layout in the module docstring).
 
@@ -110,6 +112,9 @@ def run_sweep(
       devices: devices of the run-axis mesh (default: all devices of all processes).
       max_chunks: stop after this many chunks of this call (for tests and time-boxed jobs).
       program: a :class:`SweepProgram` of ``spec`` built earlier, whose compiled chunks are reused.
+      should_stop: asked after each chunk; when it answers True the chunk's metrics are written, the
+        carry is checkpointed (so ``resume`` continues from exactly there) and
+        :class:`~jaxrec.errors.Interrupted` is raised naming the step reached.
 
     Returns:
       ``out`` as a Path.
@@ -191,11 +196,16 @@ def run_sweep(
                 flush()
             pending.append((done, end - done, metrics))
             done = end
-            if done == spec.steps or (
-                spec.checkpoint_every and (done // spec.chunk) % spec.checkpoint_every == 0
+            stop = should_stop is not None and done < spec.steps and should_stop()
+            if (
+                stop
+                or done == spec.steps
+                or (spec.checkpoint_every and (done // spec.chunk) % spec.checkpoint_every == 0)
             ):
                 flush()  # a checkpoint at step c implies every part up to c is on disk
                 manager.save(done, args=ocp.args.StandardSave(_nonempty_leaves(carry)))
+            if stop:
+                raise Interrupted(f"stopped at step {done} of {spec.steps}")
         if pending:
             flush()
     finally:

@@ -137,7 +137,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
 def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     """Validate a parsed sweep table; see :func:`load_sweep`."""
     from jaxrec.agents.baselines import make_policy
-    from jaxrec.data.synthetic import synthetic_world
+    from jaxrec.data.synthetic import probe_world
     from jaxrec.envs.platform import PlatformEnv
 
     tomlconfig.check_keys(table, _TOP_LEVEL, "")
@@ -159,9 +159,11 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     params = tomlconfig.table(table, "params")
     for key, value in params.items():
         _number_or_list(value, f"params.{key}")
-    # A tiny world with the same static shapes checks names and ranges of every env value.
-    probe_world = synthetic_world(world_seed, world_config)
-    probe = _prefixed(lambda: env.default_params(probe_world, **params), "params.", "env.")
+    # A tiny world and env with the same slate size check names and ranges of every env value
+    # without allocating the world itself (its size is checked by the caller).
+    probe_env = PlatformEnv(**{**env_kwargs, "n_users": 1})
+    world = probe_world(world_config, env.slate_size)
+    probe = _prefixed(lambda: probe_env.default_params(world, **params), "params.", "env.")
 
     policy_kwargs = tomlconfig.table(table, "policy")
     policy_name = policy_kwargs.pop("name", "random")
@@ -251,7 +253,11 @@ def _points(table: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(point) for point in points]
     grid = tomlconfig.table(table, "grid")
     if not grid:
-        return [{}]
+        raise ConfigError(
+            "grid",
+            'no parameter to vary: give a [grid] table of lists (e.g. "env.popularity_beta" = '
+            "[0.0, 1.0]) or [[points]]; `jaxrec sweep --print-example` prints a complete file",
+        )
     axes = []
     for key, values in grid.items():
         if not isinstance(values, list):

@@ -74,3 +74,26 @@ def test_bad_rules_name_the_field(rule, field):
     with pytest.raises(ConfigError) as err:
         parse_rules([rule])
     assert err.value.field == field
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=30),
+    warmup=st.integers(0, 35),
+    for_steps=st.integers(1, 4),
+)
+def test_warmup_ignores_the_steps_before_it(values, warmup, for_steps):
+    steps = np.arange(1, len(values) + 1)
+    fields = {"metric": "top1_share", "op": ">", "threshold": 0.5}
+    (rule,) = parse_rules([{**fields, "for_steps": for_steps, "warmup": warmup}])
+    (report,) = evaluate_rules([rule], {"top1_share": np.array(values)}, steps)
+    after = np.array(values)[steps > warmup]  # reference: the rule on the series after warm-up
+    index = first_crossing(after, ">", 0.5, for_steps)
+    assert report["step"] == (None if index < 0 else warmup + index + 1)
+    assert report["steps_in_breach"] == int((after > 0.5).sum())
+
+
+def test_warmup_must_be_a_non_negative_integer():
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ConfigError, match=r"alerts\[0\]\.warmup"):
+            parse_rules([{"metric": "top1_share", "op": ">", "threshold": 0.1, "warmup": bad}])

@@ -138,3 +138,22 @@ def test_segments_split_the_pool_in_half():
 def test_needs_the_log():
     with pytest.raises(ConfigError, match=r"log_steps"):
         make_health_metrics(PlatformEnv(n_users=4, slate_size=2), jnp.ones(4, bool))
+
+
+def test_empty_positions_is_the_share_of_served_slate_positions_left_empty():
+    world = synthetic_world(0, n_users=N_USERS, n_items=N_ITEMS, dim=4, n_producers=8)
+    env = PlatformEnv(n_users=N_USERS, slate_size=K, log_steps=2)
+    params = env.default_params(world)
+    health = jax.jit(make_health_metrics(env, user_segments(world)))
+    policy = RandomPolicy(env)
+    obs, state = env.reset(jax.random.key(0), params)
+    slate = policy.act(jax.random.key(1), obs, state, params, policy.init_params())
+    # every third user gets only the first two positions filled (as a policy's floors would)
+    holes = (np.arange(N_USERS)[:, None] % 3 == 0) & (np.arange(K)[None, :] >= 2)
+    slate = jnp.where(holes, -1, slate)
+    _, after, reward, cost, terminated, _, info = env.step(jax.random.key(2), state, slate, params)
+    metrics = health(after, reward, cost, terminated, info)
+    served = np.asarray(state.user_active)
+    expected = (holes & served[:, None]).sum() / (served.sum() * K)
+    assert expected > 0
+    assert float(metrics["empty_positions"]) == pytest.approx(expected)

@@ -14,7 +14,7 @@ from jaxrec.agents.baselines import make_policy
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.envs.rollout import init_carry, make_rollout
-from jaxrec.errors import ConfigError, DataFormatError
+from jaxrec.errors import ConfigError, DataFormatError, Interrupted
 from jaxrec.sweep.engine import SweepProgram
 from jaxrec.sweep.runner import load_metrics, run_sweep
 from jaxrec.sweep.spec import EXAMPLE, parse_sweep
@@ -123,6 +123,19 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(
     assert not json.loads((tmp_path / "sweep.json").read_text())["complete"]
     run_sweep(spec, tmp_path, resume=True, progress=False, program=program)
     assert json.loads((tmp_path / "sweep.json").read_text())["complete"]
+    pd.testing.assert_frame_equal(load_metrics(tmp_path), full)
+
+
+def test_a_stop_request_checkpoints_at_the_chunk_boundary_and_resume_reproduces_the_run(
+    spec, program, uninterrupted, tmp_path
+):
+    _, full = uninterrupted
+    with pytest.raises(Interrupted, match="stopped at step 10 of 20"):
+        run_sweep(spec, tmp_path, progress=False, program=program, should_stop=lambda: True)
+    kept = load_metrics(tmp_path)
+    assert kept["step"].max() == 10  # the finished chunk was written
+    pd.testing.assert_frame_equal(kept, full[full["step"] <= 10].reset_index(drop=True))
+    run_sweep(spec, tmp_path, resume=True, progress=False, program=program)
     pd.testing.assert_frame_equal(load_metrics(tmp_path), full)
 
 
