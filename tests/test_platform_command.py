@@ -15,9 +15,9 @@ from jaxrec.cli import main
     ("extra", "named"),
     [
         (["--targets", "0.5,6"], "targets"),
-        (["--head-per-slate", "-1"], "targets"),
+        (["--head-per-slate", "-1"], "--head-per-slate"),
         (["--data", "ml-100k"], "--data-dir"),
-        (["--worlds", "0"], "n_worlds"),
+        (["--worlds", "0"], "--worlds"),
         (["--reset-every", "3"], "reset_every"),
     ],
 )
@@ -26,7 +26,7 @@ def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):
     code = main(["train", "platform", "--out", str(out), "--iterations", "4", *extra])
     assert code == 2
     err = capsys.readouterr().err
-    assert "jaxrec train: error:" in err and named in err and "Traceback" not in err
+    assert "jaxrec train platform: error:" in err and named in err and "Traceback" not in err
     assert not out.exists()
 
 
