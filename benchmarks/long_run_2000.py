@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from jaxrec.experiments.platform_long_run import (
+    DATA_CHOICES,
     LongRunExperiment,
     format_summary,
     run_long_run,
@@ -23,7 +24,7 @@ from jaxrec.experiments.platform_long_run import (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="synthetic", choices=("synthetic", "ml-100k", "ml-1m"))
+    parser.add_argument("--data", default="synthetic", choices=DATA_CHOICES)
     parser.add_argument("--data-dir")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--worlds", type=int, default=2)

@@ -19,6 +19,7 @@ from jaxrec.agents.platform_cpo import policy_scores
 from jaxrec.agents.platform_train import FAIRCO, FROZEN, PLAIN, QUOTA, Serving, serve_long_run
 from jaxrec.experiments.fcpo import train_grid
 from jaxrec.experiments.platform_long_run import (
+    DATA_CHOICES,
     LongRunExperiment,
     build_world,
     make_envs,
@@ -30,7 +31,7 @@ SERVED = {"cpo": PLAIN, "frozen_rerank": FROZEN, "quota_rerank": QUOTA, "fairco"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="synthetic", choices=("synthetic", "ml-100k", "ml-1m"))
+    parser.add_argument("--data", default="synthetic", choices=DATA_CHOICES)
     parser.add_argument("--data-dir")
     parser.add_argument("--worlds", type=int, default=2)
     parser.add_argument("--users", type=int, default=64)

@@ -131,20 +131,30 @@ def format_robustness(table: dict[str, dict[str, Any]]) -> str:
 
 def plot_bucket_auc(summary: dict[str, dict[str, Any]]):
     """Grouped bars: bucket AUC per model, with seed std as error bars."""
+    rows = {name: row["bucket_auc"] for name, row in summary.items()}
+    return plot_bucket_bars(
+        {name: cell["mean"] for name, cell in rows.items()},
+        {name: cell["std"] for name, cell in rows.items()},
+    )
+
+
+def plot_bucket_bars(means: dict[str, Any], errors: dict[str, Any]):
+    """Grouped bars of test AUC per bucket, one group per bucket and one bar per row name;
+    ``errors[name]`` is what matplotlib's ``yerr`` takes (f[B] symmetric, or f[2, B] low/high)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.8 / len(summary)
-    for i, (name, row) in enumerate(summary.items()):
-        mean = np.asarray(row["bucket_auc"]["mean"])
-        x = np.arange(len(mean)) + (i - (len(summary) - 1) / 2) * width
-        ax.bar(x, mean, width, yerr=row["bucket_auc"]["std"], label=name)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / len(means)
+    for i, (name, mean) in enumerate(means.items()):
+        mean = np.asarray(mean)
+        x = np.arange(len(mean)) + (i - (len(means) - 1) / 2) * width
+        ax.bar(x, mean, width, yerr=errors[name], label=name)
     ax.set_xticks(range(len(mean)), [f"B{b + 1}" for b in range(len(mean))])
     ax.set_xlabel("bucket (B1 = rarest feature combinations)")
     ax.set_ylabel("test AUC")
-    low = min(min(r["bucket_auc"]["mean"]) for r in summary.values())
+    low = min(float(np.min(m)) for m in means.values())
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
-    ax.legend(ncol=len(summary), fontsize=8)
+    ax.legend(ncol=len(means), fontsize=8)
     return fig
 
 

@@ -187,20 +187,12 @@ def format_comparison(table: dict[str, Any], chosen: dict[str, dict[str, float]]
 
 def plot_bucket_auc(models: dict[str, Any]):
     """Grouped bars: test AUC per bucket and row, with the 95% bootstrap intervals as error bars."""
-    import matplotlib.pyplot as plt
+    from jaxrec.experiments.fm import plot_bucket_bars
 
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    width = 0.8 / len(models)
-    for i, (name, row) in enumerate(models.items()):
+    means, errors = {}, {}
+    for name, row in models.items():
         cell = row["bucket_auc"]
-        mean = np.asarray(cell["mean"])
-        error = np.abs(np.stack([np.asarray(cell["ci_low"]), np.asarray(cell["ci_high"])]) - mean)
-        x = np.arange(len(mean)) + (i - (len(models) - 1) / 2) * width
-        ax.bar(x, mean, width, yerr=error, label=name)
-    ax.set_xticks(range(len(mean)), [f"B{b + 1}" for b in range(len(mean))])
-    ax.set_xlabel("bucket (B1 = rarest feature combinations)")
-    ax.set_ylabel("test AUC")
-    low = min(min(r["bucket_auc"]["mean"]) for r in models.values())
-    ax.set_ylim(max(0.0, low - 0.05), 1.0)
-    ax.legend(ncol=len(models), fontsize=8)
-    return fig
+        means[name] = np.asarray(cell["mean"])
+        bounds = np.stack([np.asarray(cell["ci_low"]), np.asarray(cell["ci_high"])])
+        errors[name] = np.abs(bounds - means[name])
+    return plot_bucket_bars(means, errors)
