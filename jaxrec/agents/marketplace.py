@@ -53,7 +53,6 @@ Policy file (``version = 1``; every section optional, defaults below)::
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +169,10 @@ def policy_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Marketplace
             )
         values = {}
         for field, (kind, default) in fields.items():
-            value = given.get(field, default)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{name}.{field}", f"expected a number, got {value!r}")
+            # finite first: int(nan) would raise before the field could be named
+            value = tomlconfig.number(given.get(field, default), f"{name}.{field}")
             if kind is int and value != int(value):
                 raise ConfigError(f"{name}.{field}", f"expected an integer, got {value!r}")
-            if not math.isfinite(value):
-                raise ConfigError(f"{name}.{field}", f"must be finite, got {value!r}")
             values[field] = kind(value)
         sections[name] = values
     _check_ranges(sections)

@@ -1,7 +1,7 @@
 """Bad input never gets past the door: every option of every subcommand and every config field.
 
 The option test WALKS the parser tree of :func:`jaxrec.cli.build_parser` (so options and
-subcommands added later are covered without editing this file), draws a bad value for an option
+subcommands added later are covered without editing this file), tries every bad value of an option
 from its declared type (non-numbers, NaN, infinity, fractions for integers, zero or negative
 counts, out-of-range fractions, empty or malformed lists, unknown choices) and runs parse +
 validation only (``main(argv, validate_only=True)``). The config test does the same for every field
@@ -16,8 +16,6 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from jaxrec.cli import build_parser, main
 from jaxrec.commands import _options as opt
@@ -105,20 +103,31 @@ def test_the_walk_sees_every_command_and_typed_option():
     assert next(a for a in sub._actions if "--steps" in a.option_strings).type is opt.positive_int
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(case=st.sampled_from(CASES))
-def test_a_bad_option_value_is_refused_at_the_door(case, tmp_path, capsys):
-    path, option, value = case
-    argv = [*path, *required_arguments(path, tmp_path), f"{option}={value}"]
-    assert main(argv, validate_only=True) == 2
+def _refusal_problem(argv: list[str], name: str, out, capsys) -> str | None:
+    """Why ``argv`` was not refused properly (None: exit 2, ``name`` in the error, nothing written)."""
+    code = main(argv, validate_only=True)
     err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert re.search(rf"error: argument [^:]*{re.escape(option)}", err), err
-    assert not (tmp_path / "out").exists()
+    if code != 2:
+        return f"exit {code}"
+    if "Traceback" in err:
+        return "traceback"
+    if not re.search(name, err):
+        return f"error does not name it: {err.strip()[-200:]}"
+    if out.exists():
+        return "wrote output"
+    return None
+
+
+def test_a_bad_option_value_is_refused_at_the_door(tmp_path, capsys):
+    # every case, not a sample: a sampled walk lets a rare bad value through on some runs only
+    problems = []
+    for path, option, value in CASES:
+        argv = [*path, *required_arguments(path, tmp_path), f"{option}={value}"]
+        name = rf"error: argument [^:]*{re.escape(option)}"
+        problem = _refusal_problem(argv, name, tmp_path / "out", capsys)
+        if problem:
+            problems.append((" ".join(path), option, value, problem))
+    assert not problems, problems[:10]
 
 
 # ---------------------------------------------------------------------------------------- configs
@@ -198,20 +207,17 @@ def _config_argv(kind: str, section: str, key: str, value: str, tmp_path) -> tup
     return ["closed-loop", "--policy", str(path), *out], f"{section}.{key}"
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(case=st.sampled_from(_config_cases()))
-def test_a_bad_config_value_is_refused_naming_the_field(case, tmp_path_factory, capsys):
-    tmp_path = tmp_path_factory.mktemp("config")
-    argv, field = _config_argv(*case, tmp_path)
-    assert main(argv, validate_only=True) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert re.search(rf"error: {re.escape(field)}: ", err), (case, err)
-    assert not (tmp_path / "out").exists()
+def test_a_bad_config_value_is_refused_naming_the_field(tmp_path, capsys):
+    problems = []
+    for number, case in enumerate(_config_cases()):
+        case_dir = tmp_path / str(number)
+        case_dir.mkdir()
+        argv, field = _config_argv(*case, case_dir)
+        name = rf"error: {re.escape(field)}: "
+        problem = _refusal_problem(argv, name, case_dir / "out", capsys)
+        if problem:
+            problems.append((*case, problem))
+    assert not problems, problems[:10]
 
 
 @pytest.mark.parametrize("text", ["", 'name = "x"\n'])
