@@ -57,6 +57,28 @@ def training_bytes(*, n_users: int, n_items: int, steps: int, batch: int) -> int
     return FLOAT * batch * per_agent
 
 
+def fm_bytes(
+    *,
+    n_features: int,
+    dim: int,
+    runs: int,
+    n_rows: int,
+    row_width: int,
+    eval_rows: int,
+    param_copies: int = 6,
+) -> int:
+    """Bytes to train ``runs`` factorization machines side by side (seeds x configurations, or
+    settings x seeds for PE-LTR) on ``n_rows`` samples of ``row_width`` numbers each.
+
+    Per run: the feature table (``n_features x (dim + 1)``) in ``param_copies`` copies (the
+    parameters, the best parameters kept for early stopping, the optimiser's two moments, the
+    gradient and the adversarial perturbation or per-objective gradients) and its logits over
+    ``eval_rows`` evaluation samples (twice: scores and their ranking); once: the data.
+    """
+    per_run = n_features * (dim + 1) * param_copies + 2 * eval_rows
+    return FLOAT * (runs * per_run + n_rows * row_width)
+
+
 def available_bytes() -> tuple[int, str]:
     """The memory a run may use and what it is: the accelerator's free memory when JAX reports it,
     otherwise the host's available memory (``MemAvailable`` of /proc/meminfo, or free pages)."""

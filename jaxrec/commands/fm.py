@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import add_out, nonnegative_int, number_list
+from jaxrec.commands._options import add_allow_large, add_out, nonnegative_int, number_list
 
 MODELS = ("fm", "advfm", "aafm", "daafm")
 
@@ -69,7 +69,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also measure the AUC drop under embedding noise")  # fmt: skip
     parser.add_argument("--samples", type=int, default=20_000, help="synthetic samples")
     parser.add_argument("--data-seed", type=int, default=0, help="data / negative sampling seed")
-    parser.set_defaults(func=run)
+    add_allow_large(parser)
+    parser.set_defaults(func=run, validate=validate)
+
+
+def default_dim(args: argparse.Namespace) -> int:
+    """The embedding dimension of configuration 0 (``--dim``, else 16 synthetic / 64 MovieLens)."""
+    return args.dim or (16 if args.data == "synthetic" else 64)
+
+
+def check_size(
+    args: argparse.Namespace, n_rows: int, n_fields: int, n_features: int, eval_rows: int
+) -> None:
+    """Refuse a run whose models (every seed x tuning configuration at once) cannot fit."""
+    from jaxrec.commands._sizes import check_fits, fm_bytes
+    from jaxrec.experiments.fm_tuning import SPACE
+
+    runs = args.seeds * args.tune
+    # tuning draws dimensions from the search space too
+    dim = max(default_dim(args), *SPACE["dim"]) if args.tune > 1 else default_dim(args)
+    estimate = fm_bytes(
+        n_features=n_features, dim=dim, runs=runs, n_rows=n_rows, row_width=n_fields + 3,
+        eval_rows=eval_rows,
+    )  # fmt: skip
+    what = f"{runs} model(s) of {n_features} features x dim {dim} on {n_rows} samples"
+    check_fits(estimate, what, allow_large=args.allow_large)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Check ``--out`` and, for synthetic data, the memory estimate; load and write nothing."""
+    from jaxrec.commands._outputs import check_out
+    from jaxrec.data.fm_synthetic import FIELD_SIZES
+
+    check_out(args.out, "fm", overwrite=args.overwrite)
+    if args.data == "synthetic":
+        check_size(args, args.samples, len(FIELD_SIZES), sum(FIELD_SIZES), args.samples)
 
 
 def load_dataset(args: argparse.Namespace):
@@ -92,17 +126,25 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from jaxrec.commands._outputs import check_out, claim_out, finish_out
+    from jaxrec.commands._outputs import claim_out, finish_out
     from jaxrec.experiments import fm as ex
     from jaxrec.experiments import fm_compare as cmp
     from jaxrec.experiments import fm_tuning as tuning
     from jaxrec.io import save_figure, write_json
     from jaxrec.models.adversarial import FMTrainConfig
 
-    check_out(args.out, "fm", overwrite=args.overwrite)
+    validate(args)
     t_values = number_list(args.t_sweep, "t_sweep") if args.t_sweep else None
     dataset = load_dataset(args)
-    dim = args.dim or (16 if args.data == "synthetic" else 64)
+    n_rows = len(dataset.train) + len(dataset.valid) + len(dataset.test)
+    check_size(
+        args,
+        n_rows,
+        dataset.n_fields,
+        dataset.n_features,
+        max(len(dataset.valid), len(dataset.test)),
+    )
+    dim = default_dim(args)
     config = FMTrainConfig(dim, args.batch_size, args.lr, args.l2, args.epochs, args.patience,
                          args.clean_epochs)  # fmt: skip
     overrides = {k: v for k, v in (("reweight_t", args.t), ("eps", args.eps),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxrec.commands._options import add_out
+from jaxrec.commands._options import add_allow_large, add_out
 
 DATA_CHOICES = ("synthetic-ecommerce", "diginetica", "simulator")
 
@@ -87,12 +87,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulator.add_argument(
         "--logger", default="most_popular", help="baseline policy that logs (default most_popular)"
     )
-    parser.set_defaults(func=run)
+    add_allow_large(parser)
+    parser.set_defaults(func=run, validate=validate)
+
+
+SLATE = 10  # impressions per list of the synthetic and the simulator logs
+
+
+def check_size(
+    args: argparse.Namespace, n_slots: int, n_features: int, catalogue_items: int
+) -> None:
+    """Refuse a frontier whose largest program (the fixed grid: settings + 1 weightings x seeds
+    trained at once) cannot fit. Per run the FM table is held by the parameters, Adam's two
+    moments, the update and one gradient per objective."""
+    from jaxrec.commands._sizes import check_fits, fm_bytes
+
+    runs = (args.settings + 1) * args.seeds
+    n_objectives = len((args.objectives or "a,b").split(","))
+    estimate = fm_bytes(
+        n_features=n_features, dim=args.dim, runs=runs, n_rows=n_slots,
+        row_width=8, eval_rows=n_slots + args.batch_lists * catalogue_items,
+        param_copies=4 + n_objectives,
+    )  # fmt: skip
+    what = f"{runs} PE-LTR run(s) on {n_slots} logged impressions"
+    check_fits(estimate, what, allow_large=args.allow_large)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Check ``--out`` and the memory the generated data and the runs need; write nothing."""
+    from jaxrec.commands._outputs import check_out
+    from jaxrec.commands._sizes import check_fits, platform_bytes
+
+    check_out(args.out, "pareto", overwrite=args.overwrite)
+    if args.data == "synthetic-ecommerce":
+        check_size(
+            args, args.lists * SLATE, 0, 0
+        )  # the feature table is checked once the data is built
+    elif args.data == "simulator":
+        rollout = platform_bytes(
+            n_users=args.sim_users, n_items=args.sim_items, dim=16, slate_size=SLATE,
+            n_worlds=1, log_steps=args.sim_steps,
+        )  # fmt: skip
+        what = f"a logged rollout of {args.sim_users} users x {args.sim_items} items"
+        check_fits(rollout, what, allow_large=args.allow_large)
+        check_size(args, args.sim_users * args.sim_steps * SLATE, 0, args.sim_items)
 
 
 def run(args: argparse.Namespace) -> int:
 
-    from jaxrec.commands._outputs import check_out, claim_out, finish_out
+    from jaxrec.commands._outputs import claim_out, finish_out
     from jaxrec.data.ecommerce import load_diginetica, synthetic_ecommerce
     from jaxrec.errors import ConfigError
     from jaxrec.experiments.pareto import plot_frontier, trace_frontier
@@ -102,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     default_objectives = "accuracy,exposure" if args.data == "simulator" else "ctr,gmv"
     objectives = parse_objectives(args.objectives or default_objectives)
-    check_out(args.out, "pareto", overwrite=args.overwrite)
+    validate(args)
     if args.data == "diginetica":
         if not args.data_dir:
             raise ConfigError("data_dir", "--data diginetica needs --data-dir with the CSV files")
@@ -117,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         data = synthetic_ecommerce(n_lists=args.lists, seed=args.data_seed)
+    catalogue = 0 if data.catalogue is None else len(data.catalogue)
+    check_size(args, data.train.clicks.size + data.test.clicks.size, data.n_features, catalogue)
     config = ParetoTrainConfig(
         args.steps,
         args.batch_lists,

@@ -24,10 +24,12 @@ import numpy as np
 from jaxrec.data.features import FeatureDataset, build_dataset, encode_fields
 from jaxrec.errors import ConfigError
 
+FIELD_SIZES = (300, 400, 30, 12)  # values per field of the default synthetic data
+
 
 def synthetic_feature_data(
     n_samples: int = 20_000,
-    field_sizes: Sequence[int] = (300, 400, 30, 12),
+    field_sizes: Sequence[int] = FIELD_SIZES,
     zipf_exponent: float = 1.0,
     true_dim: int = 8,
     signal: float = 3.0,

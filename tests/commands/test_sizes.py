@@ -28,6 +28,16 @@ def test_the_estimate_covers_the_score_matrices_of_every_world():
         assert estimate <= 4 * worlds * (users * items * 5 + (users + items) * 100) + 10**9
 
 
+def test_the_fm_estimate_covers_every_runs_table_and_the_data():
+    # independent lower bound: each run holds its float32 table and Adam's two moments of it
+    for features, dim, runs, rows in ((2_700, 64, 12, 10**5), (300_000, 32, 3, 3 * 10**7)):
+        estimate = _sizes.fm_bytes(
+            n_features=features, dim=dim, runs=runs, n_rows=rows, row_width=5, eval_rows=rows
+        )
+        assert estimate >= 4 * (3 * runs * features * dim + 5 * rows)
+        assert estimate <= 4 * (10 * runs * features * (dim + 1) + 3 * runs * rows + 5 * rows)
+
+
 def test_check_fits_refuses_with_the_estimate_and_the_limit_unless_allowed():
     with pytest.raises(ResourceError, match=r"needs about 32 GiB .* test memory is 16 GiB"):
         _sizes.check_fits(32 * 2**30, "a run")
@@ -44,6 +54,11 @@ def test_check_fits_refuses_with_the_estimate_and_the_limit_unless_allowed():
         (["demo", "--users", "10000000"], None),
         (["train", "cpo", "--synthetic-items", "10000000"], None),
         (["train", "platform", "--platform-users", "10000000"], None),
+        (["fm", "--samples", "2000000000"], None),
+        (["fm", "--seeds", "64", "--tune", "64", "--dim", "4096"], None),
+        (["pareto", "--lists", "1000000000"], None),
+        (["pareto", "--data", "simulator", "--sim-users", "10000000"], None),
+        (["pareto", "--settings", "2000", "--seeds", "100", "--dim", "512"], None),
     ],
 )
 def test_huge_runs_are_refused_without_allocating(tmp_path, capsys, monkeypatch, argv, config):

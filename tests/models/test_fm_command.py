@@ -92,6 +92,21 @@ def test_fm_command_on_ml100k_format_files(tmp_path):
     assert results["sizes"]["test"] == 2 * 30  # one positive + one negative per user
 
 
+def test_fm_command_refuses_models_too_large_for_memory_once_the_data_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    from jaxrec.commands import _sizes
+
+    monkeypatch.setattr(_sizes, "available_bytes", lambda: (2**30, "test memory"))
+    data_dir = write_ml100k_like(tmp_path / "ml-100k")
+    argv = ["fm", "--data", "ml-100k", "--data-dir", str(data_dir), "--dim", "200000",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "test memory is 1 GiB" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def write_latest_like(directory, n_users=30, n_items=40, seed=0):
     """Random half-star ratings in the official "latest" format (quoted titles, sparse ids)."""
     import numpy as np
