@@ -183,11 +183,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     out = claim_out(args.out, "pareto", overwrite=args.overwrite)
-    finish_out(out)
     with atomic_path(out / "frontier.csv") as tmp:
         result.table.to_csv(tmp, index=False)
     write_json(out / "summary.json", result.summary)
     save_figure(out / "frontier.png", plot_frontier(result))
+    finish_out(out)
     summary = result.summary
     print(
         f"hypervolume PE-LTR {summary['hypervolume']:.5g} vs fixed grid "

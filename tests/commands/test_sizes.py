@@ -86,3 +86,13 @@ def test_huge_runs_are_refused_without_allocating(tmp_path, capsys, monkeypatch,
     assert "needs about" in err and "GiB" in err and "--allow-large" in err
     assert peak < 64 * 2**20  # host memory the refusal itself took
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["cpo", "ppo-lag", "compare", "sweep"])
+def test_every_movielens_release_passes_the_training_checks(tmp_path, mode):
+    # a release whose size the command does not know is checked once its ratings are read
+    from jaxrec.commands._options import MOVIELENS
+
+    for data in MOVIELENS:
+        argv = ["train", mode, "--data", data, "--data-dir", str(tmp_path)]
+        assert main([*argv, "--out", str(tmp_path / "out")], validate_only=True) == 0
