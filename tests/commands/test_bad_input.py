@@ -139,7 +139,7 @@ def _world_fields():
 
 def _config_cases():
     """(file kind, section, key, bad TOML value) for every field of the three config files."""
-    from jaxrec.envs.platform import _PARAM_DTYPES
+    from jaxrec.envs.platform_types import _PARAM_DTYPES
     from jaxrec.experiments.config import ENV_PARAM_KEYS, ENV_STATIC_KEYS, RUN_DEFAULTS
 
     numeric = ('"lots"', "true", "nan", "inf")

@@ -11,7 +11,7 @@ import pytest
 from jaxrec.agents import GreedyPolicy, MostPopularPolicy, RandomPolicy
 from jaxrec.data import synthetic_world
 from jaxrec.envs import METRIC_NAMES, PlatformEnv, init_carry, make_rollout
-from jaxrec.envs.platform import push_history
+from jaxrec.envs.platform_stages import push_history
 from jaxrec.envs.reference import reference_step
 from jaxrec.errors import ConfigError
 
