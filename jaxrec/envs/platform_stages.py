@@ -238,6 +238,10 @@ def push_history(history: jax.Array, new_items: jax.Array) -> jax.Array:
       new_items: i32[U, K] in slate order; ``-1`` entries are skipped.
     Returns:
       i32[U, H].
+
+    >>> import jax.numpy as jnp
+    >>> push_history(jnp.array([[-1, 3, 5], [-1, -1, -1]]), jnp.array([[7, -1], [-1, 2]])).tolist()
+    [[3, 5, 7], [-1, -1, 2]]
     """
     h = history.shape[1]
     combined = jnp.concatenate([history, new_items], axis=1)  # [U, H + K]
