@@ -13,11 +13,12 @@ API (gymnax-style, with cost as a first-class output)::
 
 ``reward``, ``cost``, ``terminated`` and ``truncated`` are per user slot (shape ``[n_users]``): a user
 slot's episode ends when that user churns (terminated) or the world hits its time limit
-(truncated). The step is split into :func:`sample_noise` (all random draws) and
+(truncated). The step is split into :meth:`PlatformEnv.sample_noise` (all random draws) and
 :meth:`PlatformEnv.transition` (deterministic given the draws), so the NumPy reference in
 :mod:`jaxrec.envs.reference` can be driven with exactly the same draws. The transition is a
-composition of named pure stages (:mod:`jaxrec.envs.platform_stages`) that the reference
-mirrors one function per stage; the data types live in :mod:`jaxrec.envs.platform_types`.
+composition of named pure stages (:mod:`jaxrec.envs.platform_stages`,
+:mod:`jaxrec.envs.platform_item_stages`) that the reference mirrors one function per stage; the
+data types and their validation live in :mod:`jaxrec.envs.platform_types`.
 
 The simulation model, with every parameter's name and default, is written out as equations in
 the README ("Simulation model").

@@ -1,8 +1,8 @@
 """The item side of the platform's step: item dynamics, producer exits, arrivals and labels.
 
 Stages 10-13 of :mod:`jaxrec.envs.platform_stages` (which lists the whole step), pure functions
-mirrored by the loop-based NumPy reference :mod:`jaxrec.envs.reference` (same names). Shapes: U
-user slots, M item slots, P producers, d latent dimensions, G label vectors kept.
+mirrored by the loop-based NumPy stages of :mod:`jaxrec.envs.reference_item_stages` (same names).
+Shapes: U user slots, M item slots, P producers, d latent dimensions, G label vectors kept.
 """
 
 from __future__ import annotations

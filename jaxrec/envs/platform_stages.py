@@ -2,7 +2,7 @@
 
 Each stage takes the state it reads, the parameters and the random draws it needs, and returns
 new pieces; none has side effects, so each can be compared alone with its loop-based NumPy mirror
-in :mod:`jaxrec.envs.reference` (same function name). In step order, serving and users here:
+in :mod:`jaxrec.envs.reference_stages` (same function name). In step order, serving and users here:
 
 1. :func:`shown_items` - which slate positions are actually shown.
 2. :func:`choose_clicks` - the users' clicks (examination x click probability, or a multinomial

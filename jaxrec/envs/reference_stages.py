@@ -96,7 +96,7 @@ def choose_clicks(state: Any, slate: Any, shown: Any, noise: Any, params: Any) -
 def score_slates(
     slate: Any, shown: Any, clicks: Any, item_is_head: Any, params: Any
 ) -> SimpleNamespace:
-    """Reward = clicks; cost counts shown head items and their examination; exposure per position."""
+    """Reward: clicks; cost counts shown head items and their examination; exposure per slot."""
     p = numpy_params(params)
     slate, shown, clicks = np.asarray(slate), np.asarray(shown), np.asarray(clicks)
     head = np.asarray(item_is_head)
