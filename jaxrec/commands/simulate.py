@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from jaxrec.commands._options import (
@@ -43,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--worlds", type=positive_int, help="parallel worlds (overrides [run] worlds)"
     )
-    parser.add_argument("--seed", type=nonnegative_int, help="seed (overrides [run] seed)")
+    parser.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        help="seed of the world and of its rollouts (overrides [world] seed and [run] seed)",
+    )
     add_popularity_beta(parser)
     add_out_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -83,6 +88,8 @@ def plan(args: argparse.Namespace) -> tuple:
     for key in ("steps", "worlds", "seed"):
         if getattr(args, key) is not None:
             run_config[key] = getattr(args, key)
+    if args.seed is not None:  # one option seeds the world and its rollouts
+        config = dataclasses.replace(config, world_seed=args.seed)
     if args.data != "synthetic" and not args.data_dir:
         raise ConfigError(
             "--data-dir", f"--data {args.data} needs the directory of the MovieLens files"
@@ -90,7 +97,7 @@ def plan(args: argparse.Namespace) -> tuple:
     policy = args.policy or config.policy
     policy_kwargs = config.policy_kwargs if policy == config.policy else {}
     world = config.world
-    PlatformEnv(**config.env_static)  # checks every static field, n_users included
+    # the config was checked on a probe world; check the command line's overrides the same way
     probe_env = PlatformEnv(**{**config.env_static, "n_users": 1})
     probe_env.default_params(
         probe_world(world, probe_env.slate_size), **{**config.env_params, **env_overrides(args)}
@@ -123,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.io import write_json
 
     config, run_config, policy, policy_kwargs = plan(args)
-    world = build_world(config, args.data, args.data_dir, run_config["seed"])
+    world = build_world(config, args.data, args.data_dir, config.world_seed)
     env_static = {"n_users": min(config.world.n_users, world.n_pool_users), **config.env_static}
     env = PlatformEnv(**env_static)
     params = env.default_params(world, **{**config.env_params, **env_overrides(args)})

@@ -1,7 +1,8 @@
-"""Simulation configs: a TOML file (or dict) mapped onto a world, an env, its params and a run.
+"""Simulation configs: a TOML file (or dict) in the platform schema, plus a simulation's run keys.
 
 ```toml
-[world]            # SyntheticWorldConfig fields (ignored for MovieLens worlds, except seed)
+[world]            # SyntheticWorldConfig fields (MovieLens worlds read only dim, n_producers)
+seed = 0           # the world's seed (default 0; `jaxrec simulate --seed` sets it too)
 n_users = 1024
 n_items = 1682
 [env]              # PlatformEnv static fields and any EnvParams field
@@ -12,11 +13,13 @@ name = "frozen_rerank"
 head_ratio = 0.3
 [run]
 steps = 1000
-worlds = 8
-seed = 0
+worlds = 8         # parallel worlds (independent rollouts of the same world)
+seed = 0           # the rollouts' seed
 chunk = 100
 ```
-Every key is checked: an unknown key or a bad value raises :class:`ConfigError` naming it.
+The ``[world]``, ``[env]`` and ``[policy]`` tables and the ``steps``/``chunk`` defaults are the
+schema every entry point shares (:mod:`jaxrec.sweep.schema`). Every key is checked: an unknown key
+or a bad value raises :class:`ConfigError` naming it.
 """
 
 from __future__ import annotations
@@ -26,20 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from jaxrec import tomlconfig
-from jaxrec.agents.baselines import DEPRECATED_POLICIES, POLICIES
 from jaxrec.data.synthetic import SyntheticWorldConfig
-from jaxrec.envs.platform import PARAM_KEYS, STATIC_KEYS
-from jaxrec.errors import ConfigError
+from jaxrec.sweep.schema import RUN_DEFAULTS as SHARED_RUN_DEFAULTS
+from jaxrec.sweep.schema import parse_platform_tables, parse_run
 
-ENV_STATIC_KEYS = STATIC_KEYS
-ENV_PARAM_KEYS = PARAM_KEYS
-RUN_DEFAULTS = {"steps": 1000, "worlds": 8, "seed": 0, "chunk": 100}
-POLICY_KEYS = {
-    "static_rerank": ("head_ratio",),
-    "quota_rerank": ("head_ratio",),
-    "frozen_rerank": ("head_ratio",),
-    "fairco": ("head_ratio", "gain"),
-}
+SIMULATION_RUN = {"worlds": 8, "seed": 0}  # the run keys a simulation adds to the shared ones
+RUN_DEFAULTS = {**SHARED_RUN_DEFAULTS, **SIMULATION_RUN}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,29 +45,18 @@ class SimulationConfig:
     policy: str
     policy_kwargs: dict[str, Any]
     run: dict[str, int]
+    world_seed: int = 0
 
 
 def parse_simulation_config(config: dict[str, Any]) -> SimulationConfig:
     """Validate a config mapping (see module docstring); raises ConfigError naming the key."""
     tomlconfig.check_keys(config, ("world", "env", "policy", "run"), "")
-    world = SyntheticWorldConfig.from_dict(tomlconfig.table(config, "world"), section="world")
-    env_table = tomlconfig.table(config, "env")
-    tomlconfig.check_keys(env_table, tuple(sorted(ENV_STATIC_KEYS + ENV_PARAM_KEYS)), "env")
-    env_static = {key: value for key, value in env_table.items() if key in ENV_STATIC_KEYS}
-    env_params = {key: value for key, value in env_table.items() if key in ENV_PARAM_KEYS}
-    policy_table = tomlconfig.table(config, "policy")
-    policy = policy_table.pop("name", "greedy")
-    if policy not in POLICIES and policy not in DEPRECATED_POLICIES:
-        raise ConfigError(
-            "policy.name", f"unknown policy {policy!r}; expected one of {sorted(POLICIES)}"
-        )
-    tomlconfig.check_keys(policy_table, POLICY_KEYS.get(policy, ()), "policy")
-    run = dict(RUN_DEFAULTS)
-    run_table = tomlconfig.table(config, "run")
-    tomlconfig.check_keys(run_table, tuple(RUN_DEFAULTS), "run")
-    for key, value in run_table.items():
-        run[key] = tomlconfig.integer(value, f"run.{key}", low=0 if key == "seed" else 1)
-    return SimulationConfig(world, env_static, env_params, policy, policy_table, run)
+    tables = parse_platform_tables(config)
+    run = parse_run(config, SIMULATION_RUN, low={"seed": 0})
+    return SimulationConfig(
+        tables.world, tables.env_static, tables.env_params, tables.policy, tables.policy_kwargs,
+        run, tables.world_seed,
+    )  # fmt: skip
 
 
 def load_simulation_config(path: str | Path | None) -> SimulationConfig:

@@ -1,7 +1,8 @@
 """Sweep files: a TOML description of a grid of configurations x seeds, parsed and validated.
 
-A sweep file names the world, the static environment shape, the policy, the horizon, the seeds
-and a grid over traced parameters (``env.<EnvParams field>`` or ``policy.<policy param>``). Every
+A sweep file is a platform config (:mod:`jaxrec.sweep.schema`: ``[world]``, ``[env]``,
+``[policy]``, ``[run]``, shared with ``jaxrec simulate``) with the seeds every point runs with and a
+grid over traced parameters (``env.<EnvParams field>`` or ``policy.<policy param>``). Every
 error names the offending key (``grid.env.popularity_beta``, ``run.chunk``...), so a typo never
 reaches JAX. :data:`EXAMPLE` is the commented file ``jaxrec sweep --print-example`` prints.
 """
@@ -17,8 +18,8 @@ from typing import Any
 
 from jaxrec import tomlconfig
 from jaxrec.data.synthetic import SyntheticWorldConfig
-from jaxrec.envs.platform import STATIC_KEYS
 from jaxrec.errors import ConfigError
+from jaxrec.sweep.schema import parse_platform_tables, parse_run
 
 EXAMPLE = """\
 # A jaxrec sweep: every grid point x every seed runs as ONE compiled program.
@@ -31,18 +32,16 @@ n_users = 128
 n_items = 512
 n_producers = 32
 
-[env]                   # static shape of the platform (changing it means another program)
+[env]                   # the platform: its static shape (changing it means another program)
 slate_size = 5
-
-[params]                # base values of traced env parameters (jaxrec.envs.EnvParams fields)
-taste_drift = 0.05
+taste_drift = 0.05      # and base values of traced parameters (jaxrec.envs.EnvParams fields)
 
 [policy]                # random | most_popular | greedy | quota_rerank | frozen_rerank | fairco
 name = "quota_rerank"
 head_ratio = 0.3
 
-[run]
-steps = 400             # horizon per run
+[run]                   # the same [world], [env], [policy] and [run] as `jaxrec simulate`'s
+steps = 400             # horizon per run (default 1000)
 chunk = 100             # steps per compiled chunk (one progress-bar tick, one result part)
 seeds = [0, 1, 2]       # or an integer n for seeds 0..n-1
 log_every = 10          # metrics are averaged over intervals of this many steps
@@ -55,8 +54,7 @@ checkpoint_every = 2    # save the carry every this many chunks (0 = never)
 """
 
 _TOP_LEVEL = ("name", "world", "env", "params", "policy", "run", "grid", "points")
-_ENV_STATIC = STATIC_KEYS
-_RUN_KEYS = ("steps", "chunk", "seeds", "log_every", "checkpoint_every")
+SWEEP_RUN = {"log_every": 1, "checkpoint_every": 10}  # the run keys a sweep adds to the shared ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,41 +143,23 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     if not isinstance(name, str):
         raise ConfigError("name", f"must be a string, got {name!r}")
 
-    world_table = tomlconfig.table(table, "world")
-    world_seed = tomlconfig.integer(world_table.pop("seed", 0), "world.seed", low=0)
-    world_config = SyntheticWorldConfig.from_dict(world_table, section="world")
-
-    env_kwargs = tomlconfig.table(table, "env")
-    tomlconfig.check_keys(env_kwargs, _ENV_STATIC, "env")
-    env_kwargs.setdefault("n_users", world_config.n_users)
+    tables = parse_platform_tables(table, tomlconfig.table(table, "params"))
+    world_config, params = tables.world, tables.env_params
+    env_kwargs = {"n_users": world_config.n_users, **tables.env_static}
     env = PlatformEnv(**env_kwargs)
     if world_config.n_pool_users < env.n_users:
         raise ConfigError("env.n_users", f"exceeds the world's {world_config.n_pool_users} users")
-
-    params = tomlconfig.table(table, "params")
-    for key, value in params.items():
-        _number_or_list(value, f"params.{key}")
-    # A tiny world and env with the same slate size check names and ranges of every env value
-    # without allocating the world itself (its size is checked by the caller).
-    probe_env = PlatformEnv(**{**env_kwargs, "n_users": 1})
-    world = probe_world(world_config, env.slate_size)
-    probe = _prefixed(lambda: probe_env.default_params(world, **params), "params.", "env.")
-
-    policy_kwargs = tomlconfig.table(table, "policy")
-    policy_name = policy_kwargs.pop("name", "random")
-    if not isinstance(policy_name, str):
-        raise ConfigError("policy.name", f"must be a string, got {policy_name!r}")
+    # the tables were checked on a one-user probe world of the same slate size, which checks the
+    # grid's values below without allocating the world itself (its size is checked by the caller)
+    probe_env = tables.probe_env()
+    probe = probe_env.default_params(probe_world(world_config, env.slate_size), **params)
+    policy_name, policy_kwargs = tables.policy, tables.policy_kwargs
     policy = make_policy(policy_name, env, **policy_kwargs)
     policy_fields = set(getattr(type(policy.init_params()), "__dataclass_fields__", {}))
 
-    run = tomlconfig.table(table, "run")
-    tomlconfig.check_keys(run, _RUN_KEYS, "run")
-    steps = tomlconfig.integer(run.get("steps", 100), "run.steps", low=1)
-    chunk = tomlconfig.integer(run.get("chunk", min(steps, 100)), "run.chunk", low=1)
-    log_every = tomlconfig.integer(run.get("log_every", 1), "run.log_every", low=1)
-    checkpoint_every = tomlconfig.integer(
-        run.get("checkpoint_every", 10), "run.checkpoint_every", low=0
-    )
+    run = parse_run(table, SWEEP_RUN, low={"checkpoint_every": 0}, untyped=("seeds",))
+    steps, log_every = run["steps"], run["log_every"]
+    chunk = min(run["chunk"], steps)
     seeds = _seeds(run.get("seeds", 1))
     if chunk % log_every or steps % log_every:
         raise ConfigError(
@@ -219,16 +199,16 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     return SweepSpec(
         name=name,
         world=world_config,
-        world_seed=world_seed,
+        world_seed=tables.world_seed,
         env=env_kwargs,
         params=params,
         policy=policy_name,
         policy_kwargs=policy_kwargs,
         seeds=seeds,
         steps=steps,
-        chunk=min(chunk, steps),
+        chunk=chunk,
         log_every=log_every,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=run["checkpoint_every"],
         points=tuple(points),
     )
 

@@ -139,8 +139,10 @@ def _world_fields():
 
 def _config_cases():
     """(file kind, section, key, bad TOML value) for every field of the three config files."""
+    from jaxrec.envs.platform import PARAM_KEYS as ENV_PARAM_KEYS
+    from jaxrec.envs.platform import STATIC_KEYS as ENV_STATIC_KEYS
     from jaxrec.envs.platform_types import _PARAM_DTYPES
-    from jaxrec.experiments.config import ENV_PARAM_KEYS, ENV_STATIC_KEYS, RUN_DEFAULTS
+    from jaxrec.experiments.config import RUN_DEFAULTS
 
     numeric = ('"lots"', "true", "nan", "inf")
     cases = []
@@ -155,7 +157,7 @@ def _config_cases():
             continue
         bad = (*numeric, "2.5") if key in _PARAM_DTYPES else numeric
         cases += [("simulate", "env", key, v) for v in bad]
-        cases += [("sweep", "params", key, v) for v in numeric]
+        cases += [("sweep", "env", key, v) for v in numeric]
     for key in RUN_DEFAULTS:
         cases += [("simulate", "run", key, v) for v in ('"lots"', "true", "2.5", "-1", "nan")]
     cases += [("simulate", "policy", "head_ratio", v) for v in (*numeric, "1.5", "-0.5")]
@@ -199,7 +201,9 @@ def _config_argv(kind: str, section: str, key: str, value: str, tmp_path) -> tup
         if section == "run":
             run[key] = value
         text = SWEEP_BASE + "[run]\n" + "".join(f"{k} = {v}\n" for k, v in run.items())
-        if section != "run":
+        if section == "env":  # the base file has an [env] table already
+            text = text.replace("[env]\n", f"[env]\n{key} = {value}\n")
+        elif section != "run":
             text += f"[{section}]\n{key} = {value}\n"
         path.write_text(text)
         return ["sweep", str(path), *out], f"{section}.{key}"

@@ -197,3 +197,36 @@ def test_example_parses_and_describes_a_small_grid():
     example = parse_sweep(EXAMPLE)
     assert len(example.points) == 12 and example.n_runs == 36
     assert example.grid_keys == ("env.popularity_beta", "env.relabel_every", "policy.head_ratio")
+
+
+def test_simulation_configs_and_sweep_files_share_one_schema_and_its_defaults():
+    from jaxrec.experiments.config import parse_simulation_config
+
+    minimal = (
+        '[world]\nn_users = 8\nn_items = 20\nn_producers = 2\n[grid]\n"env.taste_drift" = [0.1]\n'
+    )
+    sweep = parse_sweep(minimal)
+    simulation = parse_simulation_config({"world": {"n_users": 8, "n_items": 20, "n_producers": 2}})
+    assert (sweep.policy, simulation.policy) == ("greedy", "greedy")
+    assert sweep.steps == simulation.run["steps"] == 1000
+    assert sweep.chunk == simulation.run["chunk"] == 100
+    assert sweep.world_seed == simulation.world_seed == 0
+    assert sweep.world == simulation.world
+    # traced parameters sit in [env] for both
+    text = minimal.replace("[grid]", "[env]\nslate_size = 3\ntaste_drift = 0.2\n[grid]")
+    assert dict(parse_sweep(text).params) == {"taste_drift": 0.2}
+    assert parse_simulation_config({"env": {"slate_size": 3, "taste_drift": 0.2}}).env_params == {
+        "taste_drift": 0.2
+    }
+
+
+def test_the_old_params_table_still_works_with_a_deprecation_warning():
+    new = parse_sweep(SMALL.replace("[env]\n", "[env]\ntaste_drift = 0.2\n", 1))
+    with pytest.warns(DeprecationWarning, match=r"\[params\] table is now part of \[env\]"):
+        old = parse_sweep(SMALL + "[params]\ntaste_drift = 0.2\n")
+    assert old.to_dict() == new.to_dict()
+    with pytest.raises(ConfigError, match=r"^params\.taste_drift: also set under"):
+        parse_sweep(
+            SMALL.replace("[env]\n", "[env]\ntaste_drift = 0.2\n", 1)
+            + "[params]\ntaste_drift = 0.3\n"
+        )
