@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.agents.fairness import FairCoPolicy, FrozenRerankPolicy, QuotaRerankPolicy
-from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.errors import ConfigError
 from jaxrec.ops.selection import select_slate
 

@@ -29,7 +29,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec import tomlconfig
-from jaxrec.envs.platform import EnvState, Observation, PlatformEnv, shown_items
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_stages import shown_items
+from jaxrec.envs.platform_types import EnvState, Observation
 from jaxrec.ops.selection import select_slate
 
 

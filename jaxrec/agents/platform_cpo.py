@@ -32,7 +32,8 @@ import jax.numpy as jnp
 
 from jaxrec.agents.networks import GaussianPolicy
 from jaxrec.agents.train import CPOConfig
-from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.ops.selection import select_slate
 
 

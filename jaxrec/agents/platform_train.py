@@ -43,7 +43,7 @@ from jaxrec.agents.fairness import (
     quota_slate,
 )
 from jaxrec.agents.platform_cpo import AgentObservation, PlatformAgentEnv
-from jaxrec.envs.platform import EnvParams, EnvState
+from jaxrec.envs.platform_types import EnvParams, EnvState
 from jaxrec.errors import ConfigError
 from jaxrec.metrics import gini
 from jaxrec.ops.selection import select_slate

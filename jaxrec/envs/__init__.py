@@ -2,14 +2,14 @@
 
 from jaxrec.envs.environment import Environment, VectorActionEnvironment
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup, FCPOState, fcpo_params, fcpo_setup
-from jaxrec.envs.platform import (
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import (
     CHOICE_INDEPENDENT,
     CHOICE_MULTINOMIAL,
     EnvParams,
     EnvState,
     Noise,
     Observation,
-    PlatformEnv,
 )
 from jaxrec.envs.rollout import METRIC_NAMES, init_carry, make_rollout, run_chunked, step_metrics
 from jaxrec.envs.wrappers import AutoReset, EpisodeStats

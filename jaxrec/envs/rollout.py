@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.envs.environment import Environment
-from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.metrics.exposure import gini, top_share
 from jaxrec.ops.chunks import per_length, run_chunks
 

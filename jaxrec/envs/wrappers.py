@@ -6,7 +6,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxrec.envs.platform import EnvParams, EnvState, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams, EnvState
 
 
 class Wrapper:

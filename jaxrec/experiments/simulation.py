@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from jaxrec.agents.baselines import make_policy
-from jaxrec.envs.platform import EnvParams, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams
 from jaxrec.envs.rollout import run_chunked
 from jaxrec.errors import Interrupted, NonFiniteError
 from jaxrec.ops.tables import tidy_frame

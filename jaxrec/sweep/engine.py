@@ -29,7 +29,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxrec.agents.baselines import make_policy
 from jaxrec.data.synthetic import synthetic_world
-from jaxrec.envs.platform import EnvParams, PlatformEnv
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.envs.platform_types import EnvParams
 from jaxrec.envs.rollout import init_carry, make_rollout
 from jaxrec.ops.chunks import per_length
 from jaxrec.sweep.spec import SweepSpec

@@ -139,9 +139,9 @@ def _world_fields():
 
 def _config_cases():
     """(file kind, section, key, bad TOML value) for every field of the three config files."""
-    from jaxrec.envs.platform import _PARAM_DTYPES
     from jaxrec.envs.platform import PARAM_KEYS as ENV_PARAM_KEYS
     from jaxrec.envs.platform import STATIC_KEYS as ENV_STATIC_KEYS
+    from jaxrec.envs.platform_types import _PARAM_DTYPES
     from jaxrec.experiments.config import RUN_DEFAULTS
 
     numeric = ('"lots"', "true", "nan", "inf")
