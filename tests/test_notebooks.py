@@ -1,6 +1,9 @@
 """Every notebook in notebooks/ executes headless, top to bottom, on its small configuration.
 
-Notebooks read ``JAXREC_SMALL=1`` and shrink their sizes so the whole set runs in CI.
+Notebooks read ``JAXREC_SMALL=1`` and shrink their sizes. The two whose small configuration is
+still dominated by compiling several trainers (02: CPO, PPO-Lagrangian and the long run; 06: the
+closed loop with and without a policy, two to five minutes each on two cores) are marked slow; what
+they call is covered by the agents', experiments' and closed-loop tests in CI.
 """
 
 from __future__ import annotations
@@ -10,10 +13,18 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SLOW = {"02_fcpo", "06_marketplace"}
+NOTEBOOKS = [
+    pytest.param(path, id=path.stem, marks=[pytest.mark.slow] if path.stem in SLOW else [])
+    for path in sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_the_slow_notebooks_exist():
+    assert SLOW <= {path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS)
 def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
