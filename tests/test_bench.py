@@ -6,6 +6,7 @@ import argparse
 import time
 
 import jax.numpy as jnp
+import pytest
 
 from jaxrec.bench import time_interleaved
 
@@ -82,3 +83,19 @@ def test_bench_platform_record_at_tiny_sizes(tmp_path) -> None:
     assert record["gpu_user_episodes"] == 65536
     # T U (H d + d + 1 + 6) float32: 3 * 65536 * (5 * 8 + 15) * 4 bytes
     assert record["gpu_trajectory_mb"] == 3 * 65536 * 55 * 4 / 2**20
+
+
+@pytest.mark.slow  # ~2 min: compiles the plain platform and two closed loops
+def test_closed_loop_bench_times_the_three_variants_side_by_side() -> None:
+    from jaxrec.bench import closed_loop
+
+    parser = argparse.ArgumentParser()
+    closed_loop.add_arguments(parser)
+    argv = "--users 16 --items 80 --steps 8 --retrain-every 4 --updates 2 --batch-size 16 --dim 4"
+    record = closed_loop.run(parser.parse_args([*argv.split(), "--repeats", "1"]))
+    for label in ("plain", "closed_loop", "closed_loop_rerank"):
+        assert record[f"{label}_user_steps_per_s"] > 0 and record[f"{label}_compile_s"] > 0
+    plain = record["plain_user_steps_per_s"]
+    assert record["closed_loop_vs_plain"] == pytest.approx(
+        record["closed_loop_user_steps_per_s"] / plain
+    )
