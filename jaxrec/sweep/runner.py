@@ -40,6 +40,17 @@ def _canonical(spec: SweepSpec) -> Any:
     return json.loads(json.dumps(spec.to_dict()))
 
 
+def _any_process(flag: bool) -> bool:
+    """Whether ``flag`` is set in any process of the sweep. A Ctrl-C reaches only the process of
+    the terminal it was typed in; agreeing at every chunk boundary makes all processes stop (and
+    checkpoint) at the same step instead of leaving the others waiting in a collective."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
+
+
 def _parts(out: Path, process: int) -> dict[int, Path]:
     """This process's metric parts by the step at the end of their chunk."""
     parts = {}
@@ -196,7 +207,7 @@ def run_sweep(
                 flush()
             pending.append((done, end - done, metrics))
             done = end
-            stop = should_stop is not None and done < spec.steps and should_stop()
+            stop = should_stop is not None and done < spec.steps and _any_process(should_stop())
             if (
                 stop
                 or done == spec.steps

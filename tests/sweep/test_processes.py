@@ -114,6 +114,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _two_processes(sweep_file: Path, out: Path, *extra: str) -> list[subprocess.Popen]:
+    """Two local processes of one JAX cluster running ``jaxrec sweep`` on ``sweep_file``."""
+    port = _free_port()
+    command = [sys.executable, "-m", "jaxrec.sweep", str(sweep_file), "--out", str(out)]
+    return [
+        subprocess.Popen(
+            [*command, "--no-progress", "--distributed", *extra],
+            env=_env(
+                JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                JAX_NUM_PROCESSES="2",
+                JAX_PROCESS_ID=str(i),
+            ),
+            cwd=sweep_file.parent,
+        )
+        for i in range(2)
+    ]
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float) -> list[int]:
+    try:
+        return [proc.wait(timeout=timeout) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
 @pytest.mark.slow  # two JAX processes, gloo and a multi-process orbax checkpoint: ~45 s here
 def test_two_processes_under_jax_distributed_complete_a_sweep(tmp_path):
     """Two local processes form one JAX cluster; each writes the rows of its own runs."""
@@ -121,37 +148,32 @@ def test_two_processes_under_jax_distributed_complete_a_sweep(tmp_path):
     sweep_file = tmp_path / "sweep.toml"
     sweep_file.write_text(text)
     out = tmp_path / "multi"
-    port = _free_port()
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jaxrec.sweep",
-                str(sweep_file),
-                "--out",
-                str(out),
-                "--no-progress",
-                "--distributed",
-            ],
-            env=_env(
-                JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-                JAX_NUM_PROCESSES="2",
-                JAX_PROCESS_ID=str(i),
-            ),
-            cwd=tmp_path,
-        )
-        for i in range(2)
-    ]
-    try:
-        codes = [proc.wait(timeout=150) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-    assert codes == [0, 0]
+    assert _wait(_two_processes(sweep_file, out), 150) == [0, 0]
     parts = sorted(p.name for p in (out / "metrics.parquet").iterdir())
     assert {name.rsplit("-", 1)[1] for name in parts} == {"p000.parquet", "p001.parquet"}
+    one = tmp_path / "one"
+    run_sweep(parse_sweep(text), one, progress=False)
+    pd.testing.assert_frame_equal(load_metrics(out), load_metrics(one), check_exact=True)
+
+
+@pytest.mark.slow  # two JAX processes interrupted, then resumed: ~2 min here
+def test_ctrl_c_in_one_process_stops_every_process_at_the_same_chunk(tmp_path):
+    """SIGINT reaches process 0 only; both stop at one chunk boundary (exit 130) with a checkpoint,
+    and resuming both gives the uninterrupted run's rows."""
+    text = TINY.format(steps=1000, checkpoint_every=5)
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text(text)
+    out = tmp_path / "multi"
+    procs = _two_processes(sweep_file, out)
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and procs[0].poll() is None:
+        if any((out / "metrics.parquet").glob("part-*-p000.parquet")):
+            break
+        time.sleep(0.05)
+    procs[0].send_signal(signal.SIGINT)
+    assert _wait(procs, 150) == [130, 130]
+    assert load_metrics(out)["step"].max() < 1000
+    assert _wait(_two_processes(sweep_file, out, "--resume"), 300) == [0, 0]
     one = tmp_path / "one"
     run_sweep(parse_sweep(text), one, progress=False)
     pd.testing.assert_frame_equal(load_metrics(out), load_metrics(one), check_exact=True)
