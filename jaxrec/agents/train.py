@@ -67,7 +67,8 @@ class Trainer:
     For progress reporting and resumable runs, ``init(key) -> RunnerState`` and
     ``iterate(runner, n_iterations, cost_limit, env_params) -> (RunnerState, metrics)``
     (``n_iterations`` static) split the run into chunks: ``trainer(key)`` equals ``init``
-    followed by chunks of ``iterate`` adding up to ``config.iterations``.
+    followed by chunks of ``iterate`` adding up to ``config.iterations``. (``chex.assert_max_traces``
+    wraps ``trainer.train``: it reads a function's source, which an instance has none of.)
 
     A *continuing* env (``env.continuing`` true, e.g.
     :class:`jaxrec.agents.platform_train.WorldsAgentEnv`) is reset once, in ``init``; each iteration
