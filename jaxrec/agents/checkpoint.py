@@ -16,7 +16,7 @@ from typing import Any
 
 import jax
 
-from jaxrec.agents.train import CPOConfig
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.errors import DataFormatError
 from jaxrec.io import write_json
 

@@ -30,8 +30,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.train import CPOConfig
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.ops.selection import select_slate
@@ -124,7 +123,7 @@ def policy_scores(
 ) -> Callable[[jax.Array, AgentObservation], jax.Array]:
     """``scores(key, obs) -> f32[U, M]``: item scores of the trained policy's action, sampled (the
     stochastic policy the cost constraint was enforced on) or its mean (``sample=False``)."""
-    net = GaussianPolicy(env.action_dim, config.hidden, config.init_log_std)
+    net = config.policy_network(env.action_dim)
 
     def scores(key: jax.Array, obs: AgentObservation) -> jax.Array:
         mean, log_std = net.apply(policy, obs.history)

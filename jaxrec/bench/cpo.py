@@ -9,7 +9,8 @@ from typing import Any
 
 import jax
 
-from jaxrec.agents.train import CPOConfig, make_train
+from jaxrec.agents.train import make_train
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.bench import device_info, time_compiled, time_interleaved
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 

@@ -9,7 +9,8 @@ import jax
 
 from jaxrec.agents.platform_cpo import PlatformAgentEnv
 from jaxrec.agents.platform_train import WorldsAgentEnv, trajectory_bytes
-from jaxrec.agents.train import CPOConfig, make_train
+from jaxrec.agents.train import make_train
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.bench import device_info, time_compiled, time_interleaved
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import PlatformEnv

@@ -16,14 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.agents.protocol_baselines import BASELINES, baseline_ranking, serve_ranking
-from jaxrec.agents.train import (
-    METRIC_NAMES,
-    CPOConfig,
-    RunnerState,
-    evaluate,
-    make_train,
-    protocol_metrics,
-)
+from jaxrec.agents.train import METRIC_NAMES, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train_config import CPOConfig
+from jaxrec.agents.train_stages import RunnerState
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup
 from jaxrec.errors import ConfigError
 from jaxrec.models.mf import mf_scores

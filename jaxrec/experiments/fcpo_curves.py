@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.agents.train import CPOConfig
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.experiments.fcpo import Protocol, baseline_rollout, policy_rollouts, train_grid
 from jaxrec.metrics import gini, ndcg_at_k, recall_at_k
 from jaxrec.metrics.bootstrap import (

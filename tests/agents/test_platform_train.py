@@ -85,6 +85,22 @@ def test_continuing_training_carries_the_worlds(envs):
         WorldsAgentEnv(worlds.base, 0)
 
 
+def test_train_resets_the_worlds_from_the_params_it_is_given(envs, monkeypatch):
+    """``train(key, limit, other)`` starts from ``init(key, other)``, not from worlds of the
+    params given to ``make_train`` (the iterations are stubbed out: only the start is checked)."""
+    _, worlds, params = envs
+    other = worlds.base.platform.default_params(
+        synthetic_world(1, n_users=U, n_items=M, n_producers=4, dim=D), relabel_every=3
+    )
+    train = make_train(CPOConfig(iterations=1, hidden=(8,)), worlds, params)
+    monkeypatch.setattr(type(train), "iterate", lambda self, runner, *_: runner)
+    key = jax.random.key(2)
+    start = train(key, 1.0, other)
+    jax.tree.map(np.testing.assert_array_equal, start.world, train.init(key, other).world)
+    own = train.init(key, params).world[0].history
+    assert not np.array_equal(start.world[0].history, own)
+
+
 def test_long_run_serving_modes(envs):
     """Quota on live labels serves exactly round(ratio K) head items per served slate; the
     frozen quota does so at its first step (before any relabel); FairCo at gain 0 and the plain

@@ -54,7 +54,7 @@ def test_cpo_learns_within_the_cost_limit_and_compiles_once(world):
     config = CPOConfig(algorithm="cpo", iterations=150, hidden=(32, 32))
     # two seeds batched, so the checks read a seed average rather than one random stream
     train = jax.jit(
-        jax.vmap(chex.assert_max_traces(make_train(config, env, params), n=1), in_axes=(0, None))
+        jax.vmap(chex.assert_max_traces(make_train(config, env, params).train, n=1), (0, None))
     )
     keys = jax.random.split(jax.random.key(1), 2)
     _, constrained = train(keys, LIMIT)
