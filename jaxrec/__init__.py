@@ -46,6 +46,7 @@ _EXPORTS = {
         "POLICIES",
         "CPOConfig",
         "make_train",
+        "Trainer",
         "LoopConfig",
         "run_closed_loop",
         "MarketplacePolicy",

@@ -120,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
     import time
 
     from jaxrec.agents.checkpoint import save_agent
-    from jaxrec.agents.train import CPOConfig
+    from jaxrec.agents.train_config import CPOConfig
     from jaxrec.experiments.fcpo import (
         plot_learning_curves,
         policy_metrics,
