@@ -120,9 +120,8 @@ def validate(args: argparse.Namespace) -> None:
 
     check_out(args.out, "pareto", overwrite=args.overwrite)
     if args.data == "synthetic-ecommerce":
-        check_size(
-            args, args.lists * SLATE, 0, 0
-        )  # the feature table is checked once the data is built
+        # the feature table is checked once the data is built
+        check_size(args, args.lists * SLATE, 0, 0)
     elif args.data == "simulator":
         rollout = platform_bytes(
             n_users=args.sim_users, n_items=args.sim_items, dim=16, slate_size=SLATE,
