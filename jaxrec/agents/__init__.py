@@ -34,7 +34,7 @@ from jaxrec.agents.gae import center, gae, standardize
 from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
 from jaxrec.agents.networks import Critic, GaussianPolicy
 from jaxrec.agents.ppo_lagrangian import lagrangian_advantage, ppo_update, update_multiplier
-from jaxrec.agents.train import Trainer, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import Trainer, evaluate_policy, make_train, protocol_metrics
 from jaxrec.agents.train_config import CPOConfig
 from jaxrec.ops.selection import select_slate
 
@@ -58,7 +58,7 @@ __all__ = [
     "conjugate_gradient",
     "cpo_step",
     "cpo_update",
-    "evaluate",
+    "evaluate_policy",
     "fisher_vector_product",
     "gae",
     "lagrangian_advantage",

@@ -79,7 +79,7 @@ def serve_ranking(
     """Serve ``ranking[:, t]`` at step t of one ``env`` episode (``T = env.episode_len`` columns).
 
     Returns ``(items i32[U, T], hits bool[U, T], n_relevant i32[U])``, as
-    :func:`jaxrec.agents.train.evaluate` does for a policy.
+    :func:`jaxrec.agents.train.evaluate_policy` does for a policy.
     """
     _, state = env.reset(jax.random.key(0), params)
 

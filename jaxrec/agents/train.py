@@ -39,7 +39,7 @@ from jaxrec.errors import ConfigError
 from jaxrec.metrics import f1, gini, ndcg_at_k, popularity_rate, precision_at_k, recall_at_k
 
 # Per-iteration metrics, each f32/i32[iterations] (per seed).
-METRIC_NAMES = (
+TRAINING_METRICS = (
     "episode_return",
     "episode_cost",
     "kl",
@@ -60,7 +60,7 @@ class Trainer:
     :meth:`init`. ``cost_limit`` (a scalar, ``inf`` for unconstrained) is traced, so one compiled
     program serves every limit and ``vmap`` sweeps limits. Passing ``env_params`` as an argument
     (rather than relying on the default, which ``jit`` bakes in as a constant) keeps large
-    catalogues out of the compiled program. ``metrics`` maps each of :data:`METRIC_NAMES` to an
+    catalogues out of the compiled program. ``metrics`` maps each of :data:`TRAINING_METRICS` to an
     array over iterations. CPO leaves ``multiplier`` at 0 and PPO-Lagrangian ``cost_margin``;
     PPO-Lagrangian reports ``case = -1`` and its KL after the update.
 
@@ -189,7 +189,7 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
 TEST_ACTIONS = ("sample", "mean")
 
 
-def evaluate(
+def evaluate_policy(
     policy,
     config: CPOConfig,
     env: FCPOEnv,

@@ -11,13 +11,13 @@ from jaxrec.envs.platform_types import (
     Noise,
     Observation,
 )
-from jaxrec.envs.rollout import METRIC_NAMES, init_carry, make_rollout, run_chunked, step_metrics
+from jaxrec.envs.rollout import STEP_METRICS, init_carry, make_rollout, run_chunked, step_metrics
 from jaxrec.envs.wrappers import AutoReset, EpisodeStats
 
 __all__ = [
     "CHOICE_INDEPENDENT",
     "CHOICE_MULTINOMIAL",
-    "METRIC_NAMES",
+    "STEP_METRICS",
     "AutoReset",
     "EnvParams",
     "EnvState",

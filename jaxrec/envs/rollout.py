@@ -19,7 +19,7 @@ from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.metrics.exposure import gini, top_share
 from jaxrec.ops.chunks import per_length, run_chunks
 
-METRIC_NAMES = (
+STEP_METRICS = (
     "reward",
     "cost",
     "clicks",

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.agents.protocol_baselines import BASELINES, baseline_ranking, serve_ranking
-from jaxrec.agents.train import METRIC_NAMES, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import TRAINING_METRICS, evaluate_policy, make_train, protocol_metrics
 from jaxrec.agents.train_config import CPOConfig
 from jaxrec.agents.train_stages import RunnerState
 from jaxrec.envs.fcpo import FCPOEnv, FCPOParams, FCPOSetup
@@ -70,7 +70,7 @@ def train_grid(
     ``env`` is any environment :func:`jaxrec.agents.train.make_train` accepts (the protocol's
     training env, or :class:`jaxrec.agents.platform_cpo.PlatformAgentEnv`) and ``env_params`` its
     parameters. Returns the final runner states (leaves [L, S, ...]) and the training log, each
-    of :data:`METRIC_NAMES` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
+    of :data:`TRAINING_METRICS` f32[L, S, iterations]. Seed ``s`` uses the same key at every limit.
 
     ``reset_every`` (a continuing env such as :class:`jaxrec.agents.platform_train.WorldsAgentEnv`
     only; 0 = never): start fresh worlds every this many iterations; it must divide
@@ -125,14 +125,14 @@ def train_grid(
                 cost=f"{chunks[-1]['episode_cost'][..., -1].mean():.2f}",
             )
     stacked = concat_chunks(chunks)
-    log = {name: stacked[name] for name in METRIC_NAMES}
+    log = {name: stacked[name] for name in TRAINING_METRICS}
     return runner, log
 
 
 def train_log_frame(log: dict[str, np.ndarray]):
-    """The training log of one limit (each of :data:`METRIC_NAMES` f32[S, iterations]) as a tidy
+    """The training log of one limit (each of :data:`TRAINING_METRICS` f32[S, iterations]) as a tidy
     frame: one row per (seed, iteration)."""
-    return tidy_frame(log, index="seed", step="iteration", first_step=0, names=METRIC_NAMES)
+    return tidy_frame(log, index="seed", step="iteration", first_step=0, names=TRAINING_METRICS)
 
 
 def policy_rollouts(
@@ -143,14 +143,14 @@ def policy_rollouts(
     batch_dims: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test rollouts of trained policies with ``batch_dims`` leading axes (limits x seeds from
-    :func:`train_grid`), each acting by ``test_action`` (:func:`jaxrec.agents.train.evaluate`).
+    :func:`train_grid`), each acting by ``test_action`` (:func:`jaxrec.agents.train.evaluate_policy`).
 
     Returns ``(items i32[*batch, U, T], hits bool[*batch, U, T], n_relevant i32[U])``.
     """
     env, params = protocol.test_env, protocol.test_params
 
     def one(policy, params):
-        return evaluate(policy, config, env, params, test_action)[:2]
+        return evaluate_policy(policy, config, env, params, test_action)[:2]
 
     batched = one
     for _ in range(batch_dims):
@@ -265,7 +265,7 @@ def compare_methods(
     pop_rate@10 is nearest constrained CPO's, for comparing NDCG at the same pop rate. Returns ``{method: {"metrics":
     {name: {"mean", "std"}}, ...}}``, std over seeds (0 for the deterministic baselines; the
     random baseline's over ``n_seeds`` draws). Trained agents act at test by ``test_action``
-    (:func:`jaxrec.agents.train.evaluate`).
+    (:func:`jaxrec.agents.train.evaluate_policy`).
     """
     overrides = config_overrides or {}
     train_steps = protocol.train_env.episode_len

@@ -209,7 +209,7 @@ def protocol_arms(
 
     ``trained`` maps ``cpo``/``ppo_lag`` to ``(config, policies [L, S, ...], train_cost f[L])``
     from :func:`train_grid` over ``limits``; ``test_action`` is how a trained policy acts at test
-    (:func:`jaxrec.agents.train.evaluate`).
+    (:func:`jaxrec.agents.train.evaluate_policy`).
     """
     arms = []
     for method, (config, policies, train_cost) in trained.items():

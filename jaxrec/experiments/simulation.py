@@ -38,7 +38,7 @@ def run_policies(
     """Simulate each policy on ``n_worlds`` worlds (same seeds for every policy) for ``n_steps``.
 
     Returns ``(frame, finals)``: ``frame`` has one row per (policy, world, step) with the columns
-    of :data:`jaxrec.envs.METRIC_NAMES`; ``finals[policy]`` holds the final per-item cumulative
+    of :data:`jaxrec.envs.STEP_METRICS`; ``finals[policy]`` holds the final per-item cumulative
     exposure ``f32[W, M]`` and liveness, for Lorenz curves.
 
     ``on_chunk`` receives each finished chunk's rows (same columns as ``frame``) as soon as the

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxrec.agents.checkpoint import load_agent, save_agent
-from jaxrec.agents.train import CPOConfig, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import CPOConfig, evaluate_policy, make_train, protocol_metrics
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 from jaxrec.errors import DataFormatError
 
@@ -20,7 +20,7 @@ def test_reloaded_agent_gives_identical_metrics(tmp_path):
 
     @jax.jit
     def metrics(policy):
-        items, hits, n_relevant = evaluate(policy, config, env, params)
+        items, hits, n_relevant = evaluate_policy(policy, config, env, params)
         return protocol_metrics(items, hits, n_relevant, params.is_head, (5,))
 
     save_agent(tmp_path / "agent", runner.policy, config, note="tiny")

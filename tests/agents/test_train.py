@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from jaxrec.agents.networks import GaussianPolicy
-from jaxrec.agents.train import METRIC_NAMES, CPOConfig, evaluate, make_train, protocol_metrics
+from jaxrec.agents.train import (
+    TRAINING_METRICS,
+    CPOConfig,
+    evaluate_policy,
+    make_train,
+    protocol_metrics,
+)
 from jaxrec.envs.fcpo import FCPOEnv, tiny_fcpo_params
 from jaxrec.errors import ConfigError
 
@@ -62,7 +68,7 @@ def test_cpo_learns_within_the_cost_limit_and_compiles_once(world):
     assert np.all(np.asarray(constrained["kl"]) <= config.delta)  # every seed, every iteration
     constrained = {name: np.asarray(value).mean(axis=0) for name, value in constrained.items()}
     unconstrained = {name: np.asarray(value).mean(axis=0) for name, value in unconstrained.items()}
-    assert set(constrained) == set(METRIC_NAMES)
+    assert set(constrained) == set(TRAINING_METRICS)
     random_return, random_cost = random_policy_return(env, params, jax.random.key(9))
     assert random_cost > LIMIT + 0.5  # random recommendation violates the limit
     # Unconstrained CPO (all TRPO steps) learns to chase popular hits and pays far above the limit.
@@ -97,7 +103,7 @@ def test_seeds_batched_match_seeds_alone(world):
     alone = jax.jit(train)
     for i in range(3):
         state, metrics = alone(keys[i], limits[i])
-        for name in METRIC_NAMES:
+        for name in TRAINING_METRICS:
             np.testing.assert_allclose(
                 np.asarray(batched[name][i], np.float64),
                 np.asarray(metrics[name], np.float64),
@@ -119,7 +125,7 @@ def test_evaluate_hits_are_targets_and_items_distinct(world):
     policy = GaussianPolicy(DIM, config.hidden).init(
         jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
     )
-    items, hits, n_relevant = jax.jit(lambda p: evaluate(p, config, env, params))(policy)
+    items, hits, n_relevant = jax.jit(lambda p: evaluate_policy(p, config, env, params))(policy)
     items, hits = np.asarray(items), np.asarray(hits)
     assert items.shape == hits.shape == (N_USERS, HORIZON)
     assert all(len(set(row)) == HORIZON for row in items)
@@ -187,7 +193,7 @@ def test_train_in_chunks_equals_train_at_once(world):
     for _ in range(2):
         runner, chunk = iterate(runner, 2, 1.0)
         chunks.append(chunk)
-    for name in METRIC_NAMES:
+    for name in TRAINING_METRICS:
         np.testing.assert_allclose(
             np.concatenate([np.asarray(c[name], np.float64) for c in chunks]),
             np.asarray(metrics[name], np.float64),
@@ -224,17 +230,17 @@ def test_evaluate_samples_the_policy_or_acts_by_its_mean(world):
     policy = GaussianPolicy(DIM, config.hidden).init(
         jax.random.key(0), jnp.zeros((1, env.history_len, DIM))
     )
-    run = jax.jit(lambda p, key: evaluate(p, config, env, params, "sample", key)[0])
+    run = jax.jit(lambda p, key: evaluate_policy(p, config, env, params, "sample", key)[0])
     first, again = run(policy, jax.random.key(1)), run(policy, jax.random.key(1))
     np.testing.assert_array_equal(first, again)  # one key, one rollout
     assert np.any(np.asarray(first) != np.asarray(run(policy, jax.random.key(2))))
     # the mean action's first item is the top of e_i . mean(initial history) (nothing blocked)
-    mean_items = np.asarray(evaluate(policy, config, env, params, "mean")[0])
+    mean_items = np.asarray(evaluate_policy(policy, config, env, params, "mean")[0])
     embeddings = np.asarray(params.item_embeddings)
     mean, _ = GaussianPolicy(DIM, config.hidden).apply(policy, embeddings[params.initial])
     np.testing.assert_array_equal(mean_items[:, 0], np.argmax(np.asarray(mean) @ embeddings.T, 1))
     with pytest.raises(ConfigError, match="test_action"):
-        evaluate(policy, config, env, params, "greedy")
+        evaluate_policy(policy, config, env, params, "greedy")
 
 
 @pytest.mark.slow  # ~1 min on a quiet 2-core CPU: 150 CPO iterations x 2 seeds
@@ -249,6 +255,8 @@ def test_trained_cpo_holds_its_limit_at_test(world):
     config = CPOConfig(algorithm="cpo", iterations=150, hidden=(32, 32), cost_margin_lr=0.05)
     train = jax.jit(jax.vmap(make_train(config, env, params), in_axes=(0, None)))
     runner, _ = train(jax.random.split(jax.random.key(1), 2), LIMIT)
-    items, _, _ = jax.jit(jax.vmap(lambda p: evaluate(p, config, env, held_out)))(runner.policy)
+    items, _, _ = jax.jit(jax.vmap(lambda p: evaluate_policy(p, config, env, held_out)))(
+        runner.policy
+    )
     pop_rate = float(np.asarray(params.is_head)[np.asarray(items)].mean())
     assert pop_rate <= LIMIT / HORIZON + 0.02

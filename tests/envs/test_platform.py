@@ -15,7 +15,7 @@ import pytest
 from jaxrec.agents import GreedyPolicy, MostPopularPolicy, RandomPolicy
 from jaxrec.data import synthetic_world
 from jaxrec.envs import (
-    METRIC_NAMES,
+    STEP_METRICS,
     PlatformEnv,
     init_carry,
     make_rollout,
@@ -290,7 +290,7 @@ def test_world_alone_equals_world_in_batch(world):
     keys = jax.random.split(jax.random.key(7), 5)
     batched = jax.jit(jax.vmap(run))(keys)
     alone = jax.jit(run)(keys[3])
-    for name in METRIC_NAMES:
+    for name in STEP_METRICS:
         np.testing.assert_allclose(batched[name][3], alone[name], rtol=1e-6, err_msg=name)
 
 
