@@ -1,7 +1,8 @@
 """Fairness re-rankers for the platform: a fixed quota on live labels, the paper's static
 re-ranker with labels frozen at deployment, and the FairCo controller.
 
-- :class:`QuotaRerankPolicy` (``quota_rerank``): ``round(head_ratio * K)`` head items per slate,
+- :class:`QuotaRerankPolicy` (``quota_rerank``): ``head_ratio * K`` head items per slate (a
+  fractional quota rounded up or down per slate, stochastically, so its mean is exact),
   by the labels the platform holds *now*. Head items per slate equal the quota by construction.
 - :class:`FrozenRerankPolicy` (``frozen_rerank``): the same quota on the labels of the step it
   started serving, never updated (the FCPO paper's static solution, MF-FOE; Ge et al. 2021). An
@@ -41,19 +42,35 @@ def check_head_ratio(head_ratio: float) -> float:
 
 
 def quota_slate(
-    scores: jax.Array, mask: jax.Array, is_head: jax.Array, head_ratio: jax.Array, k: int
+    scores: jax.Array,
+    mask: jax.Array,
+    is_head: jax.Array,
+    head_ratio: jax.Array,
+    k: int,
+    key: jax.Array | None = None,
 ) -> jax.Array:
-    """Group-quota re-ranking: i32[U, K] slates of the best ``round(head_ratio * K)`` allowed
-    items with ``is_head`` and the best allowed others, ordered by score.
+    """Group-quota re-ranking: i32[U, K] slates of the best ``head_ratio * K`` allowed items with
+    ``is_head`` and the best allowed others, ordered by score.
 
     Args:
       scores: f32[U, M]; mask: bool[U, M] allowed items; is_head: bool[M] the labels the quota
         counts; head_ratio: f32[] (may be traced); k: slate size (static).
+      key: rounds a fractional quota stochastically, per slate: ``floor(head_ratio * K)`` head
+        items, plus one with probability equal to the fractional part, so the mean over slates is
+        ``head_ratio * K`` (a target of 0.5 head items in 5 would otherwise round to 0 every
+        time). Without a key the quota is ``round(head_ratio * K)`` for every slate.
 
     When one group has too few allowed items, the other fills its positions.
     """
     head = jnp.broadcast_to(is_head, scores.shape)
-    n_head = jnp.round(head_ratio * k).astype(jnp.int32)
+    expected = head_ratio * k
+    if key is None:
+        n_head = jnp.round(expected).astype(jnp.int32)
+    else:
+        # float32 products such as 0.3 * 10 land a hair off the integer they stand for
+        whole = jnp.floor(expected + 1e-4)
+        extra = jax.random.uniform(key, (scores.shape[0], 1)) < expected - whole
+        n_head = (whole + extra).astype(jnp.int32)
     head_scores, head_items = jax.lax.top_k(jnp.where(mask & head, scores, -jnp.inf), k)
     tail_scores, tail_items = jax.lax.top_k(jnp.where(mask & ~head, scores, -jnp.inf), k)
     # A group short of allowed items lends its positions to the other group.
@@ -88,7 +105,7 @@ class QuotaRerankPolicy:
         scores = self.env.click_logits(state, env_params)
         mask = self.env.action_mask(obs)
         return quota_slate(
-            scores, mask, obs.item_is_head, policy_params.head_ratio, self.env.slate_size
+            scores, mask, obs.item_is_head, policy_params.head_ratio, self.env.slate_size, key
         )
 
 
@@ -135,7 +152,7 @@ class FrozenRerankPolicy:
         scores = self.env.click_logits(state, env_params)
         mask = self.env.action_mask(obs)
         head = frozen_head(memory, state.item_arrival_step)
-        slate = quota_slate(scores, mask, head, policy_params.head_ratio, self.env.slate_size)
+        slate = quota_slate(scores, mask, head, policy_params.head_ratio, self.env.slate_size, key)
         return slate, memory
 
 

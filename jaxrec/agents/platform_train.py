@@ -185,16 +185,19 @@ def serve_long_run(
         head = state.item_is_head
         z = standardized_scores(scores, obs.mask)
         fair_params = FairCoParams(head_ratio=serving.head_ratio, gain=serving.gain)
+        # a key of its own for the quotas' rounding, leaving the other streams as they were
+        quota_key = jax.random.fold_in(policy_key, 1)
         options = jnp.stack(
             [
                 select_slate(scores, obs.mask, k),
-                quota_slate(scores, obs.mask, head, serving.head_ratio, k),
+                quota_slate(scores, obs.mask, head, serving.head_ratio, k, quota_key),
                 quota_slate(
                     scores,
                     obs.mask,
                     frozen_head(frozen, state.item_arrival_step),
                     serving.head_ratio,
                     k,
+                    quota_key,
                 ),
                 fairco_slate(z, obs.mask, head, memory, fair_params, k),
             ]

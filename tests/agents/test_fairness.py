@@ -155,3 +155,31 @@ def test_memory_policies_run_chunked(world_env):
     whole = list(run_chunked(env, policy, keys, params, policy.init_params(), 10, chunk=10))
     both = np.concatenate([np.asarray(m["head_share"]) for _, m, _ in chunks], axis=1)
     np.testing.assert_allclose(both, np.asarray(whole[0][1]["head_share"]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("head_ratio", [0.1, 0.3, 0.5, 0.44])
+def test_a_fractional_quota_is_rounded_per_slate_with_the_exact_mean(head_ratio):
+    from jaxrec.agents.fairness import quota_slate
+
+    users, items = 4000, 30
+    rng = np.random.default_rng(0)
+    scores = jnp.asarray(rng.normal(size=(users, items)), jnp.float32)
+    head = np.arange(items) < 10
+    mask = jnp.ones((users, items), bool)
+    slates = quota_slate(
+        scores, mask, jnp.asarray(head), jnp.float32(head_ratio), SLATE, jax.random.key(1)
+    )
+    counts = head[np.asarray(slates)].sum(axis=1)
+    expected = head_ratio * SLATE
+    # every slate holds floor or ceil of the expected count, and the mean is the expected count
+    assert set(np.unique(counts)) <= {np.floor(expected + 1e-4), np.ceil(expected - 1e-4)}
+    share = expected - np.floor(expected + 1e-4)
+    tolerance = 4 * np.sqrt(max(share * (1 - share), 1e-12) / users) + 1e-6
+    assert abs(counts.mean() - expected) <= tolerance
+    # each slate is the NumPy quota for its own count
+    for n_head in np.unique(counts):
+        rows = np.flatnonzero(counts == n_head)[:20]
+        reference = numpy_quota(
+            np.asarray(scores)[rows], np.ones((len(rows), items), bool), head, n_head
+        )
+        np.testing.assert_array_equal(np.asarray(slates)[rows], reference)
