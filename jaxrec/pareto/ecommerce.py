@@ -47,7 +47,8 @@ import optax
 from jaxrec.data.ecommerce import EcommerceData, EcommerceLog
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.accuracy import auc
-from jaxrec.metrics.exposure import expected_exposure, gini, position_weights
+from jaxrec.metrics.exposure import gini, position_weights
+from jaxrec.metrics.stochastic_exposure import expected_exposure
 from jaxrec.models.fm import (
     bce_with_logits,
     fm_logits_from_embeddings,
