@@ -12,7 +12,7 @@ compiled program:
   a batch of worlds skips the update in between and nothing returns to the host;
 - scorers: logistic MF (``mf``, :mod:`jaxrec.models.mf`), FM on the fields user, item and producer
   (``fm``, :mod:`jaxrec.models.fm`) and AAFM (``aafm``: the adversarial training step of
-  :mod:`jaxrec.models.adversarial` with feature statistics counted on the log);
+  :mod:`jaxrec.models.fm_training` with feature statistics counted on the log);
 - exploration: with probability ``epsilon`` each of ``explore_positions`` draws per user puts a
   uniformly random allowed item into the slate (bottom positions), a small exposure budget; each
   impression's approximate propensity under this epsilon mixture (an explored item ``eps E / n``,
@@ -41,15 +41,9 @@ import optax
 from jaxrec.agents.marketplace import RerankParams, adjusted_scores, constrained_slate
 from jaxrec.envs.platform import EnvParams, EnvState, Observation, PlatformEnv
 from jaxrec.errors import ConfigError
-from jaxrec.models.adversarial import (
-    AdversaryConfig,
-    FeatureTables,
-    FMTrainConfig,
-    make_optimizer,
-    model_config,
-    train_step,
-)
+from jaxrec.models.adversarial import AdversaryConfig, FeatureTables, FMTrainConfig, model_config
 from jaxrec.models.fm import bce_with_logits
+from jaxrec.models.fm_training import make_optimizer, train_step
 from jaxrec.models.mf import mf_logits
 from jaxrec.ops.selection import select_slate
 
