@@ -57,7 +57,8 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
 
-    from jaxrec.agents.closed_loop import LoopConfig, run_closed_loop
+    from jaxrec.agents.closed_loop import run_closed_loop
+    from jaxrec.agents.loop_scorer import LoopConfig
     from jaxrec.agents.marketplace import load_policy
     from jaxrec.data import synthetic_world
     from jaxrec.envs import PlatformEnv

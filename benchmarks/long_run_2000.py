@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 
 from jaxrec.experiments.platform_long_run import (
-    DATA_CHOICES,
-    LongRunExperiment,
     format_summary,
     run_long_run,
     summarise,
     write_results,
 )
+from jaxrec.experiments.platform_long_run_setup import DATA_CHOICES, LongRunExperiment
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from jaxrec.agents.platform_cpo import policy_scores
 from jaxrec.agents.platform_train import FAIRCO, FROZEN, PLAIN, QUOTA, Serving, serve_long_run
 from jaxrec.experiments.fcpo import train_grid
-from jaxrec.experiments.platform_long_run import (
+from jaxrec.experiments.platform_long_run_setup import (
     DATA_CHOICES,
     LongRunExperiment,
     build_world,

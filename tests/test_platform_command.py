@@ -79,7 +79,8 @@ def test_tiny_run_writes_every_file(tmp_path):
 
 
 def test_summary_tails_and_training_cost_against_hand_computed_means():
-    from jaxrec.experiments.platform_long_run import LongRunExperiment, summarise
+    from jaxrec.experiments.platform_long_run import summarise
+    from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
 
     e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0)
     rows = []

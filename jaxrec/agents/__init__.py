@@ -16,7 +16,7 @@ from jaxrec.agents.baselines import (
     make_policy,
 )
 from jaxrec.agents.checkpoint import load_agent, save_agent
-from jaxrec.agents.closed_loop import LoopConfig, make_closed_loop, run_closed_loop
+from jaxrec.agents.closed_loop import make_closed_loop, run_closed_loop
 from jaxrec.agents.cpo import (
     conjugate_gradient,
     cpo_step,
@@ -31,6 +31,7 @@ from jaxrec.agents.fairness import (
     StaticRerankPolicy,
 )
 from jaxrec.agents.gae import center, gae, standardize
+from jaxrec.agents.loop_scorer import LoopConfig
 from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
 from jaxrec.agents.networks import Critic, GaussianPolicy
 from jaxrec.agents.ppo_lagrangian import lagrangian_advantage, ppo_update, update_multiplier

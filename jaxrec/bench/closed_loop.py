@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from jaxrec.agents import GreedyPolicy
-    from jaxrec.agents.closed_loop import LoopConfig, init_loop_carry, make_closed_loop
+    from jaxrec.agents.closed_loop import init_loop_carry, make_closed_loop
+    from jaxrec.agents.loop_scorer import LoopConfig
     from jaxrec.agents.marketplace import default_policy, load_policy
     from jaxrec.data import synthetic_world
     from jaxrec.envs import PlatformEnv, init_carry, make_rollout

@@ -10,14 +10,8 @@ import jax.numpy as jnp
 
 from jaxrec.bench import device_info, time_compiled, time_interleaved
 from jaxrec.data.fm_synthetic import synthetic_feature_data
-from jaxrec.models.adversarial import (
-    FMTrainConfig,
-    feature_tables,
-    init_params,
-    make_optimizer,
-    model_config,
-    train_epoch,
-)
+from jaxrec.models.adversarial import FMTrainConfig, feature_tables, model_config
+from jaxrec.models.fm_training import init_params, make_optimizer, train_epoch
 
 # Users, items, genres, release decades of ML-100K's item-centric feature set.
 ML100K_ITEM_FIELDS = (943, 1682, 19, 8)

@@ -108,8 +108,8 @@ def validate(args: argparse.Namespace) -> None:
 
 def load_dataset(args: argparse.Namespace):
     """The FM data set the options describe (synthetic or a MovieLens format)."""
-    from jaxrec.data.features import movielens_features
     from jaxrec.data.fm_synthetic import synthetic_feature_data
+    from jaxrec.data.implicit import movielens_features
     from jaxrec.data.loaders import load_ratings
 
     if args.data == "synthetic":

@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.experiments.pareto import plot_frontier, trace_frontier
     from jaxrec.experiments.simulator_log import simulator_log_data
     from jaxrec.io import atomic_path, save_figure, write_json
-    from jaxrec.pareto.ecommerce import ParetoTrainConfig, parse_objectives
+    from jaxrec.pareto.ecommerce import ParetoTrainConfig
+    from jaxrec.pareto.objectives import parse_objectives
 
     default_objectives = "accuracy,exposure" if args.data == "simulator" else "ctr,gmv"
     objectives = parse_objectives(args.objectives or default_objectives)

@@ -88,7 +88,7 @@ class EcommerceData:
 
     ``catalogue`` (optional i32[M, F - 1]): the non-user FM rows of every candidate item, for
     objectives that rank the whole catalogue for a user (the exposure objective of
-    :mod:`jaxrec.pareto.ecommerce`); field 0 of ``feature_ids`` must then be the user.
+    :mod:`jaxrec.pareto.objectives`); field 0 of ``feature_ids`` must then be the user.
     """
 
     name: str

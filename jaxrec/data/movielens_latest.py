@@ -20,13 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxrec.data.movielens import (
-    _YEAR_IN_TITLE,
-    MovieLensData,
-    _expect_files,
-    _raw_id_index,
-    _to_int,
-)
+from jaxrec.data.grouplens import _YEAR_IN_TITLE, _expect_files, _raw_id_index, _to_int
+from jaxrec.data.movielens import MovieLensData
 from jaxrec.errors import DataFormatError
 
 RATINGS_HEADER = ("userId", "movieId", "rating", "timestamp")

@@ -25,7 +25,7 @@ from jaxrec.data.features import (
     log_fairness_score,
 )
 from jaxrec.metrics.bootstrap import group_aucs_and_log_loss, percentile_interval, resample_counts
-from jaxrec.models.adversarial import predict_logits
+from jaxrec.models.fm_training import predict_logits
 
 SCALARS = ("auc", "log_loss", "std", "efgd")
 TRIVIAL = ("popularity", "random")

@@ -7,7 +7,7 @@ tries the same (dim, lr, L2) points; the adversarial models add eps, and AAFM/D-
 the decay strength ``a``. Configuration 0 is always the model's preset (the defaults).
 
 Runs that share the embedding dimension share array shapes, so all their configurations x seeds
-train as one ``vmap`` (:func:`jaxrec.models.adversarial.train` with per-run
+train as one ``vmap`` (:func:`jaxrec.models.fm_training.train` with per-run
 :class:`~jaxrec.models.adversarial.Hyper`); a model costs one compiled program per dimension.
 """
 
@@ -23,14 +23,8 @@ import numpy as np
 
 from jaxrec.data.features import FeatureDataset
 from jaxrec.errors import ConfigError
-from jaxrec.models.adversarial import (
-    FMTrainConfig,
-    Hyper,
-    TrainResult,
-    hyper_of,
-    model_config,
-    train,
-)
+from jaxrec.models.adversarial import FMTrainConfig, Hyper, hyper_of, model_config
+from jaxrec.models.fm_training import TrainResult, train
 
 # name -> candidate values; a configuration draws each of its model's names uniformly.
 SPACE: dict[str, tuple[float, ...]] = {

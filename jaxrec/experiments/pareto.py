@@ -35,13 +35,7 @@ import pandas as pd
 
 from jaxrec.data.ecommerce import EcommerceData
 from jaxrec.errors import ConfigError
-from jaxrec.pareto.ecommerce import (
-    METRIC_NAMES,
-    ParetoTrainConfig,
-    log_arrays,
-    make_train_fn,
-    reference_point,
-)
+from jaxrec.pareto.ecommerce import ParetoTrainConfig, log_arrays, make_train_fn, reference_point
 from jaxrec.pareto.frontier import (
     adaptive_bound_grid,
     bounds_for_weights,
@@ -51,6 +45,7 @@ from jaxrec.pareto.frontier import (
     least_misery,
     non_dominated,
 )
+from jaxrec.pareto.objectives import METRIC_NAMES
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ unconstrained agent). Each seed's agents then serve one fresh world for ``test_s
 - ``fairco``, ``frozen_rerank``, ``quota_rerank``: the unconstrained agent's scores re-ranked by
   FairCo, by the quota on labels frozen at the first test step, and by the quota on live labels.
 
-``jaxrec train platform`` writes the frame, summary and plots of this module.
+``jaxrec train platform`` writes the frame, summary and plots of this module. The settings, the
+world and the envs are built in :mod:`jaxrec.experiments.platform_long_run_setup`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxrec.agents.platform_cpo import PlatformAgentEnv, policy_scores
+from jaxrec.agents.platform_cpo import policy_scores
 from jaxrec.agents.platform_train import (
     FAIRCO,
     FROZEN,
@@ -32,132 +33,17 @@ from jaxrec.agents.platform_train import (
     PLAIN,
     QUOTA,
     Serving,
-    WorldsAgentEnv,
     serve_long_run,
 )
-from jaxrec.agents.train import CPOConfig
-from jaxrec.data.loaders import DATASETS
-from jaxrec.envs.platform import PlatformEnv
-from jaxrec.errors import ConfigError
 from jaxrec.experiments.fcpo import train_grid
+from jaxrec.experiments.platform_long_run_setup import (
+    LongRunExperiment,
+    build_world,
+    make_envs,
+    train_config,
+)
 
 METHODS = ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained")
-DATA_CHOICES = ("synthetic", *DATASETS)
-
-
-@dataclasses.dataclass(frozen=True)
-class LongRunExperiment:
-    """Sizes and settings of :func:`run_long_run` (every field checked when built).
-
-    ``targets``: head items per slate (each in [0, slate_size]); ``target`` (one of them) is the
-    one the summary and the time plots report. ``reset_every``: fresh training worlds every this
-    many iterations (0 = never). ``n_users`` users per world are drawn from the world's pool (a
-    MovieLens world's pool is the data's users).
-    """
-
-    data: str = "synthetic"
-    data_dir: str | None = None
-    n_users: int = 256
-    n_items: int = 500
-    n_producers: int = 16
-    dim: int = 8
-    slate_size: int = 5
-    history_len: int = 5
-    n_worlds: int = 16
-    train_steps: int = 50
-    iterations: int = 100
-    reset_every: int = 10
-    seeds: int = 3
-    targets: tuple[float, ...] = (1.0,)
-    target: float = 1.0
-    test_steps: int = 400
-    relabel_every: int = 10
-    popularity_beta: float = 1.0
-    world_seed: int = 0
-    burn_in: int = 20
-    hidden: tuple[int, ...] = (32, 32)
-    delta: float = 0.01
-    fairco_gain: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.data not in DATA_CHOICES:
-            raise ConfigError("--data", f"must be one of {DATA_CHOICES}, got {self.data!r}")
-        for name in (
-            "n_users",
-            "n_items",
-            "n_producers",
-            "dim",
-            "slate_size",
-            "history_len",
-            "n_worlds",
-            "train_steps",
-            "iterations",
-            "seeds",
-            "test_steps",
-            "relabel_every",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
-        if not self.targets:
-            raise ConfigError("targets", "needs at least one target")
-        for value in self.targets:
-            if not 0 <= value <= self.slate_size:
-                raise ConfigError(
-                    "targets", f"{value} is outside [0, slate_size = {self.slate_size}]"
-                )
-        if self.target not in self.targets:
-            raise ConfigError("target", f"{self.target} is not one of targets {self.targets}")
-        if self.reset_every < 0 or (self.reset_every and self.iterations % self.reset_every):
-            raise ConfigError("reset_every", f"must be 0 or divide iterations={self.iterations}")
-        if not self.fairco_gain >= 0:
-            raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
-
-
-def build_world(e: LongRunExperiment):
-    """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
-    before anything trains: missing files and too few users are ConfigErrors)."""
-    from jaxrec.data.loaders import load_ratings
-    from jaxrec.data.synthetic import synthetic_world
-    from jaxrec.experiments.worlds import world_from_ratings
-
-    if e.data == "synthetic":
-        return synthetic_world(
-            e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
-        )
-    data = load_ratings(e.data, e.data_dir)
-    if data.n_users < e.n_users:
-        raise ConfigError(
-            "--platform-users",
-            f"{e.n_users} users per world, but {e.data_dir} has only {data.n_users} users",
-        )
-    n_producers = min(e.n_producers, data.n_items)
-    return world_from_ratings(data, dim=e.dim, n_producers=n_producers, seed=e.world_seed)
-
-
-def make_envs(e: LongRunExperiment, world):
-    """``(test_env, train_env, params)``: one world served by the agent interface, the same
-    world ``n_worlds`` times as one continuing training env, and the platform parameters (no time
-    limit: the platform runs on)."""
-    platform = PlatformEnv(n_users=e.n_users, slate_size=e.slate_size, history_len=e.history_len)
-    params = platform.default_params(
-        world,
-        relabel_every=e.relabel_every,
-        popularity_beta=e.popularity_beta,
-        max_steps=2**30,
-    )
-    test_env = PlatformAgentEnv(platform, world.dim, e.train_steps, e.burn_in)
-    return test_env, WorldsAgentEnv(test_env, e.n_worlds), params
-
-
-def train_config(e: LongRunExperiment, algorithm: str) -> CPOConfig:
-    return CPOConfig(
-        algorithm=algorithm,
-        iterations=e.iterations,
-        hidden=e.hidden,
-        delta=e.delta,
-        critic_batch=4096,
-    )
 
 
 def run_long_run(e: LongRunExperiment, progress: bool = True):

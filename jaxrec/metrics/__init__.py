@@ -16,15 +16,12 @@ from jaxrec.metrics.exposure import (
     POSITION_WEIGHT_KINDS,
     bucket_shares,
     entropy,
-    expected_exposure,
-    expected_exposure_loss,
     gini,
     group_exposure_ratio,
     hhi,
     long_tail_coverage,
     lorenz_curve,
     position_weights,
-    target_exposure,
     top_share,
 )
 from jaxrec.metrics.ranking import (
@@ -35,6 +32,11 @@ from jaxrec.metrics.ranking import (
     popularity_rate,
     precision_at_k,
     recall_at_k,
+)
+from jaxrec.metrics.stochastic_exposure import (
+    expected_exposure,
+    expected_exposure_loss,
+    target_exposure,
 )
 
 __all__ = [

@@ -1,15 +1,7 @@
 """Supervised scorers: factorization machines (FM, AdvFM, AAFM, D-AAFM) and matrix factorization."""
 
 from jaxrec.models import mf
-from jaxrec.models.adversarial import (
-    AdversaryConfig,
-    FMTrainConfig,
-    TrainResult,
-    evaluate,
-    model_config,
-    perturbed_auc,
-    train,
-)
+from jaxrec.models.adversarial import AdversaryConfig, FMTrainConfig, model_config
 from jaxrec.models.fm import (
     FM,
     bce_with_logits,
@@ -17,6 +9,7 @@ from jaxrec.models.fm import (
     fm_logits_from_embeddings,
     init_fm_params,
 )
+from jaxrec.models.fm_training import TrainResult, evaluate, perturbed_auc, train
 
 __all__ = [
     "FM",

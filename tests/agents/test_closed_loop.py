@@ -7,15 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec.agents.closed_loop import (
-    LoopConfig,
-    init_loop_carry,
-    init_scorer,
-    make_closed_loop,
-    order_explored_last,
-    retrain,
-    score_all,
-)
+from jaxrec.agents.closed_loop import init_loop_carry, make_closed_loop, order_explored_last
+from jaxrec.agents.loop_scorer import LoopConfig, init_scorer, retrain, score_all
 from jaxrec.agents.marketplace import EXAMPLE_POLICY_PATH, policy_from_dict
 from jaxrec.data import synthetic_world
 from jaxrec.envs import PlatformEnv

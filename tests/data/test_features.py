@@ -15,14 +15,16 @@ from jaxrec.data.features import (
     encode_fields,
     fairness_metrics,
     feature_statistics,
+    log_fairness_score,
+)
+from jaxrec.data.fm_synthetic import synthetic_feature_data
+from jaxrec.data.implicit import (
     holdout_split,
     leave_one_out,
-    log_fairness_score,
     movielens_features,
     sample_matched,
     sample_unobserved,
 )
-from jaxrec.data.fm_synthetic import synthetic_feature_data
 from jaxrec.errors import ConfigError
 
 SIZES = (4, 3, 2)

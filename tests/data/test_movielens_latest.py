@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrec.data.features import movielens_features
+from jaxrec.data.implicit import movielens_features
 from jaxrec.data.loaders import DATASETS, load_ratings
 from jaxrec.data.movielens_latest import NO_GENRES, load_ml_latest
 from jaxrec.errors import ConfigError, DataFormatError

@@ -7,7 +7,8 @@ import pytest
 
 from jaxrec.data.fm_synthetic import synthetic_feature_data
 from jaxrec.experiments.fm_tuning import MODEL_SPACE, SHARED, draw_configurations, tune_model
-from jaxrec.models.adversarial import TrainConfig, model_config, train
+from jaxrec.models.adversarial import TrainConfig, model_config
+from jaxrec.models.fm_training import train
 
 BASE = TrainConfig(dim=8, batch_size=128, max_epochs=2, patience=2)
 

@@ -15,14 +15,13 @@ from jaxrec.models.adversarial import (
     adversarial_loss,
     clean_loss,
     decay_regulariser,
-    evaluate,
     fgsm_direction,
     model_config,
     perturbation_scale,
     sample_weights,
-    train,
 )
 from jaxrec.models.fm import init_fm_params
+from jaxrec.models.fm_training import evaluate, train
 
 N_FEATURES, DIM, N_FIELDS, BATCH = 20, 6, 3, 16
 

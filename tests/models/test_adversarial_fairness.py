@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from jaxrec.data.fm_synthetic import synthetic_feature_data
-from jaxrec.models.adversarial import FMTrainConfig, evaluate, train
+from jaxrec.models.adversarial import FMTrainConfig
+from jaxrec.models.fm_training import evaluate, train
 
 AUC_MARGIN = 0.01
 

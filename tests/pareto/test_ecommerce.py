@@ -13,14 +13,8 @@ import pytest
 from jaxrec.cli import main
 from jaxrec.data.ecommerce import synthetic_ecommerce
 from jaxrec.errors import ConfigError
-from jaxrec.pareto.ecommerce import (
-    ParetoTrainConfig,
-    g_ndcg,
-    gmv_loss,
-    log_arrays,
-    make_train_fn,
-    parse_objectives,
-)
+from jaxrec.pareto.ecommerce import ParetoTrainConfig, log_arrays, make_train_fn
+from jaxrec.pareto.objectives import g_ndcg, gmv_loss, parse_objectives
 
 
 def test_g_ndcg_matches_numpy_with_padding() -> None:

@@ -16,13 +16,8 @@ from jaxrec.cli import main
 from jaxrec.data.ecommerce import synthetic_ecommerce
 from jaxrec.errors import ConfigError
 from jaxrec.models.fm import fm_logits_from_embeddings
-from jaxrec.pareto.ecommerce import (
-    ParetoTrainConfig,
-    exposure_concentration_loss,
-    fm_catalogue_logits,
-    make_train_fn,
-    top_k_exposure_equality,
-)
+from jaxrec.pareto.ecommerce import ParetoTrainConfig, fm_catalogue_logits, make_train_fn
+from jaxrec.pareto.objectives import exposure_concentration_loss, top_k_exposure_equality
 
 
 @pytest.mark.parametrize("item_fields", [1, 3])

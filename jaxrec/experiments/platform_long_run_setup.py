@@ -1,0 +1,132 @@
+"""The settings of the platform long-run experiment (:mod:`jaxrec.experiments.platform_long_run`)
+and what they build: the world (synthetic or fitted from MovieLens), the test and training envs,
+and the CPO / PPO-Lagrangian training config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxrec.agents.platform_cpo import PlatformAgentEnv
+from jaxrec.agents.platform_train import WorldsAgentEnv
+from jaxrec.agents.train import CPOConfig
+from jaxrec.data.loaders import DATASETS
+from jaxrec.envs.platform import PlatformEnv
+from jaxrec.errors import ConfigError
+
+DATA_CHOICES = ("synthetic", *DATASETS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LongRunExperiment:
+    """Sizes and settings of :func:`~jaxrec.experiments.platform_long_run.run_long_run` (every field checked when built).
+
+    ``targets``: head items per slate (each in [0, slate_size]); ``target`` (one of them) is the
+    one the summary and the time plots report. ``reset_every``: fresh training worlds every this
+    many iterations (0 = never). ``n_users`` users per world are drawn from the world's pool (a
+    MovieLens world's pool is the data's users).
+    """
+
+    data: str = "synthetic"
+    data_dir: str | None = None
+    n_users: int = 256
+    n_items: int = 500
+    n_producers: int = 16
+    dim: int = 8
+    slate_size: int = 5
+    history_len: int = 5
+    n_worlds: int = 16
+    train_steps: int = 50
+    iterations: int = 100
+    reset_every: int = 10
+    seeds: int = 3
+    targets: tuple[float, ...] = (1.0,)
+    target: float = 1.0
+    test_steps: int = 400
+    relabel_every: int = 10
+    popularity_beta: float = 1.0
+    world_seed: int = 0
+    burn_in: int = 20
+    hidden: tuple[int, ...] = (32, 32)
+    delta: float = 0.01
+    fairco_gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.data not in DATA_CHOICES:
+            raise ConfigError("--data", f"must be one of {DATA_CHOICES}, got {self.data!r}")
+        for name in (
+            "n_users",
+            "n_items",
+            "n_producers",
+            "dim",
+            "slate_size",
+            "history_len",
+            "n_worlds",
+            "train_steps",
+            "iterations",
+            "seeds",
+            "test_steps",
+            "relabel_every",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if not self.targets:
+            raise ConfigError("targets", "needs at least one target")
+        for value in self.targets:
+            if not 0 <= value <= self.slate_size:
+                raise ConfigError(
+                    "targets", f"{value} is outside [0, slate_size = {self.slate_size}]"
+                )
+        if self.target not in self.targets:
+            raise ConfigError("target", f"{self.target} is not one of targets {self.targets}")
+        if self.reset_every < 0 or (self.reset_every and self.iterations % self.reset_every):
+            raise ConfigError("reset_every", f"must be 0 or divide iterations={self.iterations}")
+        if not self.fairco_gain >= 0:
+            raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
+
+
+def build_world(e: LongRunExperiment):
+    """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
+    before anything trains: missing files and too few users are ConfigErrors)."""
+    from jaxrec.data.loaders import load_ratings
+    from jaxrec.data.synthetic import synthetic_world
+    from jaxrec.experiments.worlds import world_from_ratings
+
+    if e.data == "synthetic":
+        return synthetic_world(
+            e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
+        )
+    data = load_ratings(e.data, e.data_dir)
+    if data.n_users < e.n_users:
+        raise ConfigError(
+            "--platform-users",
+            f"{e.n_users} users per world, but {e.data_dir} has only {data.n_users} users",
+        )
+    n_producers = min(e.n_producers, data.n_items)
+    return world_from_ratings(data, dim=e.dim, n_producers=n_producers, seed=e.world_seed)
+
+
+def make_envs(e: LongRunExperiment, world):
+    """``(test_env, train_env, params)``: one world served by the agent interface, the same
+    world ``n_worlds`` times as one continuing training env, and the platform parameters (no time
+    limit: the platform runs on)."""
+    platform = PlatformEnv(n_users=e.n_users, slate_size=e.slate_size, history_len=e.history_len)
+    params = platform.default_params(
+        world,
+        relabel_every=e.relabel_every,
+        popularity_beta=e.popularity_beta,
+        max_steps=2**30,
+    )
+    test_env = PlatformAgentEnv(platform, world.dim, e.train_steps, e.burn_in)
+    return test_env, WorldsAgentEnv(test_env, e.n_worlds), params
+
+
+def train_config(e: LongRunExperiment, algorithm: str) -> CPOConfig:
+    return CPOConfig(
+        algorithm=algorithm,
+        iterations=e.iterations,
+        hidden=e.hidden,
+        delta=e.delta,
+        critic_batch=4096,
+    )
