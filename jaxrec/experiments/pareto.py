@@ -45,7 +45,7 @@ from jaxrec.pareto.frontier import (
     least_misery,
     non_dominated,
 )
-from jaxrec.pareto.objectives import METRIC_NAMES
+from jaxrec.pareto.objectives import OBJECTIVE_METRICS
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def frontier_summary(
     return {
         "data": data.name,
         "objectives": list(objectives),
-        "metrics": [METRIC_NAMES[name] for name in objectives],
+        "metrics": [OBJECTIVE_METRICS[name] for name in objectives],
         "hypervolume": hypervolume(points[is_pe], reference),
         "hypervolume_fixed_grid": hypervolume(points[~is_pe], reference),
         "hypervolume_per_seed": per_seed,
@@ -306,8 +306,8 @@ def plot_frontier(result: FrontierResult, ax: Any = None) -> Any:
         zorder=5,
     )
     reference = result.summary["reference_point"]
-    ax.set_xlabel(f"{METRIC_NAMES[x_name]} ({x_name}); reference {reference[x_name]:.3f}")
-    ax.set_ylabel(f"{METRIC_NAMES[y_name]} ({y_name}); reference {reference[y_name]:.3f}")
+    ax.set_xlabel(f"{OBJECTIVE_METRICS[x_name]} ({x_name}); reference {reference[x_name]:.3f}")
+    ax.set_ylabel(f"{OBJECTIVE_METRICS[y_name]} ({y_name}); reference {reference[y_name]:.3f}")
     ax.set_title(f"Pareto frontier on {result.summary['data']}")
     ax.legend(fontsize=8)
     return ax.figure

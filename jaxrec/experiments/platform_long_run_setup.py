@@ -9,7 +9,7 @@ import dataclasses
 
 from jaxrec.agents.platform_cpo import PlatformAgentEnv
 from jaxrec.agents.platform_train import WorldsAgentEnv
-from jaxrec.agents.train import CPOConfig
+from jaxrec.agents.train_config import CPOConfig
 from jaxrec.data.loaders import DATASETS
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.errors import ConfigError

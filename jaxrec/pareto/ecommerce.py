@@ -169,7 +169,7 @@ def objective_losses(params: dict, batch: Batch, objectives: Sequence[str]) -> j
     return losses_of_scores(batch_scores(params, batch, objectives), batch, objectives)
 
 
-def evaluate(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
+def evaluate_objectives(params: dict, batch: Batch, objectives: Sequence[str]) -> jax.Array:
     """Metric values f32[K] of FM parameters on a log (the catalogue over its distinct users)."""
     with_catalogue = needs_catalogue(objectives)
     ids = lookup_ids(batch, objectives, users="catalogue_users")
@@ -253,7 +253,7 @@ def make_train_fn(
         keys = jax.random.split(batch_key, config.steps)
         (params, _), (weights, losses) = jax.lax.scan(step, (params, tx.init(params)), keys)
         return {
-            "objectives": evaluate(params, test, objectives),
+            "objectives": evaluate_objectives(params, test, objectives),
             "weights": weights[config.steps // 2 :].mean(axis=0),
             "losses": losses[-1],
         }

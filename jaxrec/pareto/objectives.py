@@ -140,7 +140,7 @@ METRICS: dict[str, Callable[[Scores, Batch], jax.Array]] = {
     "accuracy": _list_metric(_click_auc),
     "exposure": _exposure_equality,
 }
-METRIC_NAMES: dict[str, str] = {
+OBJECTIVE_METRICS: dict[str, str] = {
     "ctr": "click AUC",
     "gmv": "G-NDCG",
     "accuracy": "click AUC",
