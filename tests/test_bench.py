@@ -55,6 +55,7 @@ def test_bench_prints_row_lists_as_aligned_tables(capsys) -> None:
     assert second.split() == ["bb"] and len(header) == len(first) == len(second)
 
 
+@pytest.mark.slow  # ~45 s: compiles the platform trainer at two world counts
 def test_bench_platform_record_at_tiny_sizes(tmp_path) -> None:
     """`jaxrec bench platform_train` times training and the plain rollout of the same worlds in one run
     and reports the trajectory memory the GPU-sized batch would need."""

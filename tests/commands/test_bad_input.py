@@ -1,7 +1,7 @@
 """Bad input never gets past the door: every option of every subcommand and every config field.
 
 The option test WALKS the parser tree of :func:`jaxrec.cli.build_parser` (so options and
-subcommands added later are covered without editing this file), tries every bad value of an option
+subcommands added later are covered without editing this file), tries bad values of every option
 from its declared type (non-numbers, NaN, infinity, fractions for integers, zero or negative
 counts, out-of-range fractions, empty or malformed lists, unknown choices) and runs parse +
 validation only (``main(argv, validate_only=True)``). The config test does the same for every field
@@ -57,14 +57,20 @@ def bad_values(action: argparse.Action) -> tuple[str, ...]:
 
 
 def valued_options():
-    """(command path, option string, bad value) over the whole tree."""
-    cases = []
+    """(command path, option string, bad value) over the whole tree: every bad value of a type on
+    the first option of that type, then its first and last bad values (a non-number and the
+    type's own range error) on every other option, which runs the same type function."""
+    cases, tried = [], set()
     for path, parser in leaf_parsers(build_parser()):
         for action in parser._actions:
             if not action.option_strings or action.nargs == 0:
                 continue
-            for value in bad_values(action):
-                cases.append((path, action.option_strings[-1], value))
+            values = bad_values(action)
+            kind = (action.type, getattr(action.type, "item", None), action.choices is None)
+            if kind in tried and getattr(action.type, "kind", None) != "list":
+                values = tuple(dict.fromkeys(values[:1] + values[-1:]))
+            tried.add(kind)
+            cases += [(path, action.option_strings[-1], value) for value in values]
     return cases
 
 
