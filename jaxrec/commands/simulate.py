@@ -77,8 +77,6 @@ def plan(args: argparse.Namespace) -> tuple:
     from jaxrec.agents.baselines import make_policy
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes
-    from jaxrec.data.synthetic import probe_world
-    from jaxrec.envs.platform import PlatformEnv
     from jaxrec.errors import ConfigError
     from jaxrec.experiments.config import load_simulation_config
 
@@ -98,11 +96,8 @@ def plan(args: argparse.Namespace) -> tuple:
     policy_kwargs = config.policy_kwargs if policy == config.policy else {}
     world = config.world
     # the config was checked on a probe world; check the command line's overrides the same way
-    probe_env = PlatformEnv(**{**config.env_static, "n_users": 1})
-    probe_env.default_params(
-        probe_world(world, probe_env.slate_size), **{**config.env_params, **env_overrides(args)}
-    )
-    make_policy(policy, probe_env, **policy_kwargs)
+    config.probe_params(**env_overrides(args))
+    make_policy(policy, config.probe_env(), **policy_kwargs)
     check_fits(
         platform_bytes(
             n_users=world.n_users,

@@ -29,23 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from jaxrec import tomlconfig
-from jaxrec.data.synthetic import SyntheticWorldConfig
 from jaxrec.sweep.schema import RUN_DEFAULTS as SHARED_RUN_DEFAULTS
-from jaxrec.sweep.schema import parse_platform_tables, parse_run
+from jaxrec.sweep.schema import PlatformTables, parse_platform_tables, parse_run
 
 SIMULATION_RUN = {"worlds": 8, "seed": 0}  # the run keys a simulation adds to the shared ones
 RUN_DEFAULTS = {**SHARED_RUN_DEFAULTS, **SIMULATION_RUN}
 
 
 @dataclasses.dataclass(frozen=True)
-class SimulationConfig:
-    world: SyntheticWorldConfig
-    env_static: dict[str, Any]
-    env_params: dict[str, Any]
-    policy: str
-    policy_kwargs: dict[str, Any]
+class SimulationConfig(PlatformTables):
+    """The platform tables (:class:`~jaxrec.sweep.schema.PlatformTables`) and a simulation's
+    ``run`` keys (:data:`RUN_DEFAULTS`)."""
+
     run: dict[str, int]
-    world_seed: int = 0
 
 
 def parse_simulation_config(config: dict[str, Any]) -> SimulationConfig:
@@ -53,10 +49,8 @@ def parse_simulation_config(config: dict[str, Any]) -> SimulationConfig:
     tomlconfig.check_keys(config, ("world", "env", "policy", "run"), "")
     tables = parse_platform_tables(config)
     run = parse_run(config, SIMULATION_RUN, low={"seed": 0})
-    return SimulationConfig(
-        tables.world, tables.env_static, tables.env_params, tables.policy, tables.policy_kwargs,
-        run, tables.world_seed,
-    )  # fmt: skip
+    fields = {field.name: getattr(tables, field.name) for field in dataclasses.fields(tables)}
+    return SimulationConfig(**fields, run=run)
 
 
 def load_simulation_config(path: str | Path | None) -> SimulationConfig:

@@ -28,7 +28,7 @@ from typing import Any
 from jaxrec import tomlconfig
 from jaxrec.agents.baselines import DEPRECATED_POLICIES, POLICIES, make_policy
 from jaxrec.data.synthetic import SyntheticWorldConfig, probe_world
-from jaxrec.envs.platform import PARAM_KEYS, STATIC_KEYS, PlatformEnv
+from jaxrec.envs.platform import PARAM_KEYS, STATIC_KEYS, EnvParams, PlatformEnv
 from jaxrec.errors import ConfigError
 
 DEFAULT_POLICY = "greedy"
@@ -63,6 +63,14 @@ class PlatformTables:
     def probe_env(self) -> PlatformEnv:
         """A one-user platform of the configured shape, for checks that must not allocate."""
         return PlatformEnv(**{**self.env_static, "n_users": 1})
+
+    def probe_params(self, **overrides: Any) -> EnvParams:
+        """The env params of :meth:`probe_env` on a probe world of the configured world's shape,
+        with ``overrides`` over ``env_params``: checks every value, names a bad one
+        (``env.<field>``), and allocates nothing of the real world's size."""
+        env = self.probe_env()
+        world = probe_world(self.world, env.slate_size)
+        return env.default_params(world, **{**self.env_params, **overrides})
 
 
 def parse_platform_tables(
@@ -106,9 +114,8 @@ def parse_platform_tables(
         )
     tomlconfig.check_keys(policy_kwargs, POLICY_KEYS.get(policy, ()), "policy")
     tables = PlatformTables(world, world_seed, env_static, env_params, policy, policy_kwargs)
-    probe = tables.probe_env()
-    probe.default_params(probe_world(world, probe.slate_size), **env_params)
-    make_policy(policy, probe, **policy_kwargs)
+    tables.probe_params()
+    make_policy(policy, tables.probe_env(), **policy_kwargs)
     return tables
 
 

@@ -135,7 +135,6 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
 def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
     """Validate a parsed sweep table; see :func:`load_sweep`."""
     from jaxrec.agents.baselines import make_policy
-    from jaxrec.data.synthetic import probe_world
     from jaxrec.envs.platform import PlatformEnv
 
     tomlconfig.check_keys(table, _TOP_LEVEL, "")
@@ -145,14 +144,12 @@ def spec_from_dict(table: Mapping[str, Any]) -> SweepSpec:
 
     tables = parse_platform_tables(table, tomlconfig.table(table, "params"))
     world_config, params = tables.world, tables.env_params
+    # an [env] n_users was checked against the world's user pool; the world's own count fits it
     env_kwargs = {"n_users": world_config.n_users, **tables.env_static}
     env = PlatformEnv(**env_kwargs)
-    if world_config.n_pool_users < env.n_users:
-        raise ConfigError("env.n_users", f"exceeds the world's {world_config.n_pool_users} users")
-    # the tables were checked on a one-user probe world of the same slate size, which checks the
-    # grid's values below without allocating the world itself (its size is checked by the caller)
-    probe_env = tables.probe_env()
-    probe = probe_env.default_params(probe_world(world_config, env.slate_size), **params)
+    # a one-user probe world of the same slate size checks the grid's values below without
+    # allocating the world itself (its size is checked by the caller)
+    probe = tables.probe_params()
     policy_name, policy_kwargs = tables.policy, tables.policy_kwargs
     policy = make_policy(policy_name, env, **policy_kwargs)
     policy_fields = set(getattr(type(policy.init_params()), "__dataclass_fields__", {}))

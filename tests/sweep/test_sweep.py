@@ -230,3 +230,12 @@ def test_the_old_params_table_still_works_with_a_deprecation_warning():
             SMALL.replace("[env]\n", "[env]\ntaste_drift = 0.2\n", 1)
             + "[params]\ntaste_drift = 0.3\n"
         )
+
+
+def test_env_users_beyond_the_worlds_pool_are_refused_in_both_config_kinds():
+    from jaxrec.experiments.config import parse_simulation_config
+
+    with pytest.raises(ConfigError, match=r"^env\.n_users: exceeds the world's 16 users"):
+        parse_sweep(SMALL.replace("[env]\n", "[env]\nn_users = 17\n", 1))
+    with pytest.raises(ConfigError, match=r"^env\.n_users: exceeds the world's 8 users"):
+        parse_simulation_config({"world": {"n_users": 8}, "env": {"n_users": 9}})
