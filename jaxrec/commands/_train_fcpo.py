@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from jaxrec.commands._options import at_least, data_dir
+from jaxrec.commands._outputs import finish_out
 
 CUTOFFS = (5, 10, 20)  # equal to jaxrec.experiments.fcpo.CUTOFFS (kept import-free)
 
@@ -169,6 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
     write_parquet(out / "train_log.parquet", frame)
     save_figure(out / "learning_curves.png", plot_learning_curves(frame, args.cost_limit))
     save_agent(out / "agent", first_limit(runner.policy), config, data=args.data, seeds=args.seeds)
+    finish_out(out)
     m = results["metrics"]
     print(
         f"trained in {seconds:.1f}s; test @10: ndcg {m['ndcg@10']['mean']:.4f}, recall "
@@ -212,6 +214,7 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     with atomic_path(out / "comparison.csv") as tmp:
         frame.to_csv(tmp, index=False)
+    finish_out(out)
     shown = [f"{m}@{k}" for k in CUTOFFS for m in ("recall", "f1", "ndcg", "gini", "pop_rate")]
     print(frame.set_index("method")[shown].to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {out}/comparison.json, comparison.csv")
@@ -269,6 +272,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         },
     )
     save_figure(out / "tradeoff.png", plot_curves(results, args.sweep_k))
+    finish_out(out)
     for name, summary in results.items():
         print(f"\n{name} (@{args.sweep_k}; mean [95% CI]; ns: the gap's CI covers 0)")
         print(curves_table(summary).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -300,7 +304,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "metadata": metadata,
         "metrics": summarise(metrics),
     }
-    write_json(claim(args) / "results.json", results)
+    out = claim(args)
+    write_json(out / "results.json", results)
+    finish_out(out)
     m = results["metrics"]
     print(
         f"reloaded {config.algorithm} agent: test @10 ndcg {m['ndcg@10']['mean']:.4f}, gini "
@@ -312,12 +318,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def claim(args: argparse.Namespace):
     """Create ``--out`` (checked by :func:`validate` before the work) just before the results are
-    written: training is one compiled program, so an interrupted run leaves no folder behind."""
-    from jaxrec.commands._outputs import claim_out, finish_out
+    written: training is one compiled program, so an interrupted run leaves no folder behind. The
+    caller marks the run complete (``finish_out``) once its files are written."""
+    from jaxrec.commands._outputs import claim_out
 
-    out = claim_out(args.out, f"train {args.algorithm}", overwrite=args.overwrite)
-    finish_out(out)  # the results below are written atomically, file by file
-    return out
+    return claim_out(args.out, f"train {args.algorithm}", overwrite=args.overwrite)
 
 
 def first_limit(policy):

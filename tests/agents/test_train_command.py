@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from jaxrec.cli import main
+from jaxrec.commands._outputs import read_marker
 
 
 @pytest.mark.slow  # ~40 s: compiles MF, the vmapped trainer and the evaluation
@@ -31,6 +32,7 @@ def test_train_command_writes_results_log_and_plot(tmp_path, capsys):
     assert set(log["case"]) <= {0, 1, 2, 3, 4}
     assert (out / "learning_curves.png").stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
+    assert read_marker(out)["complete"] is True  # marked once every file above was written
     # the saved agent, reloaded on the same data options, scores exactly the same
     again = tmp_path / "again"
     data = [*args[2:8], "--dim", "4", "--mf-epochs", "2"]
