@@ -86,8 +86,9 @@ class CPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(name, f"must be in [0, 1], got {getattr(self, name)}")
-        if not self.cost_margin_lr >= 0:
-            raise ConfigError("cost_margin_lr", f"must be >= 0, got {self.cost_margin_lr}")
+        for name in ("cost_margin_lr", "multiplier_lr"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(name, f"must be >= 0, got {getattr(self, name)}")
         for name in ("delta", "critic_lr", "ppo_lr", "clip_eps"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"must be > 0, got {getattr(self, name)}")

@@ -117,6 +117,14 @@ def check_size(args: argparse.Namespace, users: int, items: int) -> None:
     )
 
 
+def algorithm_gains(args: argparse.Namespace) -> dict[str, float]:
+    """The constraint gains the mode shows, as ``CPOConfig`` fields: CPO's ``cost_margin_lr``
+    where the mode trains CPO and PPO-Lagrangian's ``multiplier_lr`` where it trains
+    PPO-Lagrangian (the parser adds each option only there)."""
+    gains = ("cost_margin_lr", "multiplier_lr")
+    return {name: getattr(args, name) for name in gains if hasattr(args, name)}
+
+
 def run_train(args: argparse.Namespace) -> int:
     import time
 
@@ -137,7 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         cost_limit=args.cost_limit,
         delta=args.delta,
-        cost_margin_lr=args.cost_margin_lr if args.algorithm == "cpo" else 0.0,
+        **algorithm_gains(args),
     )
     protocol = trained_protocol(args)
 
@@ -159,6 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
         "iterations": args.iterations,
         "seeds": args.seeds,
         "test_action": args.test_action,
+        **algorithm_gains(args),
         "train_seconds": seconds,
         "final_train_cost": float(log["episode_cost"][0, :, -10:].mean()),
         "final_train_return": float(log["episode_return"][0, :, -10:].mean()),
@@ -197,7 +206,7 @@ def run_compare(args: argparse.Namespace) -> int:
         args.cost_limit,
         args.iterations,
         args.seeds,
-        {"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        {"delta": args.delta, **algorithm_gains(args)},
         test_action=args.test_action,
     )
     frame = table_frame(table)
@@ -248,7 +257,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         args.iterations,
         args.seeds,
         k=args.sweep_k,
-        config_overrides={"delta": args.delta, "cost_margin_lr": args.cost_margin_lr},
+        config_overrides={"delta": args.delta, **algorithm_gains(args)},
         test_action=args.test_action,
         n_draws=args.bootstrap,
         key=jax.random.key(args.data_seed),
@@ -264,7 +273,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             "iterations": args.iterations,
             "seeds": args.seeds,
             "delta": args.delta,
-            "cost_margin_lr": args.cost_margin_lr,
+            **algorithm_gains(args),
             "test_action": args.test_action,
             "bootstrap_draws": args.bootstrap,
             "train_steps": args.train_steps,

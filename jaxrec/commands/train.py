@@ -17,6 +17,7 @@ from jaxrec.commands._options import (
     comma_list,
     fraction,
     limit,
+    nonnegative_float,
     positive_float,
 )
 
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "checkpoint DIR/agent/.",
             train_fcpo.run_train,
             cpo=algorithm == "cpo",
+            ppo_lag=algorithm == "ppo-lag",
         )
     _fcpo_mode(
         modes,
@@ -117,12 +119,13 @@ def _fcpo_mode(
     cost_limit: bool = True,
     exclude_seen: bool = True,
     cpo: bool = True,
+    ppo_lag: bool = True,
 ) -> argparse.ArgumentParser:
     """A mode that builds the FCPO protocol and trains agents on it: its parser, with the data,
     protocol and training options, handled by ``func``."""
     parser = modes.add_parser(name, help=help, description=f"{PROTOCOL_DESCRIPTION}, {what}")
     _protocol_options(parser, exclude_seen=exclude_seen)
-    _training_options(parser, cost_limit, cpo)
+    _training_options(parser, cost_limit, cpo, ppo_lag)
     add_allow_large(parser)
     parser.set_defaults(func=func, validate=train_fcpo.validate)
     return parser
@@ -166,9 +169,12 @@ def _protocol_options(
     parser.add_argument("--data-seed", type=int, default=0, help="synthetic data and MF seed")
 
 
-def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bool) -> None:
-    """Iterations, trust region and seeds of the trained agents (and their cost limit; and CPO's
-    learned margin when the mode trains CPO)."""
+def _training_options(
+    parser: argparse.ArgumentParser, cost_limit: bool, cpo: bool, ppo_lag: bool
+) -> None:
+    """Iterations, trust region and seeds of the trained agents (and their cost limit; CPO's
+    learned margin when the mode trains CPO; PPO-Lagrangian's multiplier gain when it trains
+    PPO-Lagrangian)."""
     if cost_limit:
         parser.add_argument(
             "--cost-limit",
@@ -188,11 +194,19 @@ def _training_options(parser: argparse.ArgumentParser, cost_limit: bool, cpo: bo
     if cpo:
         parser.add_argument(
             "--cost-margin-lr",
-            type=float,
+            type=nonnegative_float,
             default=0.5,
             help="CPO's learned cost margin: integral control of the training cost's excess over "
             "the limit (0: off; default 0.5, a ~10-iteration time constant for the measured "
             "optimism of CPO's cost prediction; README, FCPO)",
+        )
+    if ppo_lag:
+        parser.add_argument(
+            "--multiplier-lr",
+            type=nonnegative_float,
+            default=0.05,
+            help="PPO-Lagrangian's multiplier gain: l <- max(0, l + lr (cost - limit)) each "
+            "iteration (default 0.05; README, FCPO, for its tuning round)",
         )
     add_seeds(parser, help="seeds trained at once (default 3)")
     add_out(parser)

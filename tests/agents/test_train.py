@@ -141,8 +141,9 @@ def test_config_validation():
         CPOConfig(iterations=0)
     with pytest.raises(ConfigError, match="cost_limit"):
         CPOConfig(cost_limit=-1.0)
-    with pytest.raises(ConfigError, match="cost_margin_lr"):
-        CPOConfig(cost_margin_lr=-0.1)
+    for gain in ("cost_margin_lr", "multiplier_lr"):
+        with pytest.raises(ConfigError, match=gain):
+            CPOConfig(**{gain: -0.1})
 
 
 def test_protocol_metrics_match_numpy():

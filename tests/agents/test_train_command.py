@@ -118,3 +118,24 @@ def test_sweep_rejects_unparsable_limits(tmp_path, capsys):
 def test_evaluate_needs_an_agent_folder(tmp_path, capsys):
     assert main(["train", "evaluate", "--out", str(tmp_path)]) == 2
     assert "agent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "gains"),
+    [
+        ("cpo", {"cost_margin_lr": 0.25}),
+        ("ppo-lag", {"multiplier_lr": 0.75}),
+        ("compare", {"cost_margin_lr": 0.25, "multiplier_lr": 0.75}),
+        ("sweep", {"cost_margin_lr": 0.25, "multiplier_lr": 0.75}),
+    ],
+)
+def test_each_mode_passes_the_gains_of_the_algorithms_it_trains(mode, gains):
+    from jaxrec.agents.train_config import CPOConfig
+    from jaxrec.cli import build_parser
+    from jaxrec.commands._train_fcpo import algorithm_gains
+
+    given = [f"--{name.replace('_', '-')}={value}" for name, value in gains.items()]
+    args = build_parser().parse_args(["train", mode, *given, "--out", "x"])
+    assert algorithm_gains(args) == gains
+    config = CPOConfig(**algorithm_gains(args))
+    assert all(getattr(config, name) == value for name, value in gains.items())
