@@ -72,6 +72,30 @@ def add_allow_large(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_config_option(parser: argparse.ArgumentParser, shipped: str) -> None:
+    """``--config FILE`` (the experiment's settings in the platform config schema; default the
+    shipped ``shipped`` file under :data:`jaxrec.experiments.config.EXPERIMENT_CONFIGS`) and
+    ``--print-config`` (print the shipped file, every key the command reads and the option
+    that replaces it)."""
+    parser.add_argument(
+        "--config",
+        help=f"TOML file of the experiment's [world], [env] and [run] (default: the shipped "
+        f"{shipped}; --print-config prints it); the options below replace its keys",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help=f"print the shipped {shipped} and exit",
+    )
+
+
+def experiment_config_path(args: argparse.Namespace, shipped: str):
+    """The config file the command reads: ``--config`` or the shipped ``shipped``."""
+    from jaxrec.experiments.config import EXPERIMENT_CONFIGS
+
+    return args.config or EXPERIMENT_CONFIGS / shipped
+
+
 def add_popularity_beta(
     parser: argparse.ArgumentParser, default: float | None = None, aliases: Sequence[str] = ()
 ) -> None:

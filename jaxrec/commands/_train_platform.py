@@ -11,15 +11,20 @@ import argparse
 
 from jaxrec.commands._options import (
     add_allow_large,
+    add_config_option,
     add_data_options,
     add_out,
     add_popularity_beta,
     add_seeds,
     comma_list,
     data_dir,
+    experiment_config_path,
     nonnegative_float,
     nonnegative_int,
+    positive_int,
 )
+
+CONFIG = "long_run.toml"
 
 
 def register(modes: argparse._SubParsersAction) -> None:
@@ -36,17 +41,27 @@ def register(modes: argparse._SubParsersAction) -> None:
         ),
     )
     add_data_options(platform)
+    add_config_option(platform, CONFIG)
+    shipped = "(replaces {}; shipped {})".format
     platform.add_argument(
         "--iterations", type=int, default=100, help="policy updates (default 100)"
     )
-    add_seeds(platform)
-    add_out(platform)
+    add_seeds(platform, default=None, help="seeds run at once " + shipped("run.seeds", 3))
+    add_out(platform, required=False, help="output folder (required unless printing the config)")
     add_allow_large(platform)
-    platform.add_argument("--platform-users", type=int, default=256, help="users per world")
     platform.add_argument(
-        "--platform-items", type=int, default=500, help="item slots (synthetic world only)"
+        "--platform-users",
+        type=positive_int,
+        help="users per world " + shipped("world.n_users", 256),
     )
-    platform.add_argument("--platform-steps", type=int, default=400, help="test steps")
+    platform.add_argument(
+        "--platform-items",
+        type=positive_int,
+        help="item slots, synthetic world only " + shipped("world.n_items", 500),
+    )
+    platform.add_argument(
+        "--platform-steps", type=positive_int, help="test steps " + shipped("run.steps", 400)
+    )
     platform.add_argument(
         "--platform-train-steps", type=int, default=50, help="steps per training iteration"
     )
@@ -76,33 +91,62 @@ def register(modes: argparse._SubParsersAction) -> None:
     platform.add_argument(
         "--fairco-gain", type=float, default=1.0, help="FairCo's lambda (default 1)"
     )
-    platform.add_argument("--relabel-every", type=int, default=10, help="steps between relabels")
-    add_popularity_beta(platform, default=1.0, aliases=("--matthew",))
+    platform.add_argument(
+        "--relabel-every",
+        type=positive_int,
+        help="steps between head relabels " + shipped("env.relabel_every", 10),
+    )
+    add_popularity_beta(platform, aliases=("--matthew",))
     platform.add_argument(
         "--world-seed",
         "--data-seed",
         dest="world_seed",
-        type=int,
-        default=0,
-        help="world seed (synthetic world; MF fit and producers of a MovieLens world)",
+        type=nonnegative_int,
+        help="world seed: the synthetic world, or the MF fit and producers of a MovieLens world "
+        + shipped("world.seed", 0),
     )
     platform.add_argument("--no-progress", action="store_true", help="no progress bars")
     platform.set_defaults(func=run, validate=validate)
 
 
-def validate(args: argparse.Namespace) -> None:
-    """Check the options, ``--out`` and the memory estimate; load and write nothing."""
+def validate(args: argparse.Namespace):
+    """Check the options, the config file, ``--out`` and the memory estimate; load and write
+    nothing. Returns the experiment's world, env and run settings (a
+    :class:`~jaxrec.experiments.config.SimulationConfig`; None with ``--print-config``)."""
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes, training_bytes
+    from jaxrec.experiments.config import load_experiment_config
 
+    if args.print_config:
+        return None
     check_out(args.out, "train platform", overwrite=args.overwrite)
     if args.data != "synthetic":
         data_dir(args)
+    settings = load_experiment_config(
+        experiment_config_path(args, CONFIG),
+        "train platform",
+        reads={
+            "world": ["seed", "n_users", "n_items", "n_producers", "dim"],
+            "env": ["slate_size", "history_len", "relabel_every", "popularity_beta"],
+            "run": ["steps", "seeds"],
+        },
+        run_keys={"seeds": 3},
+        overrides=[
+            ("--world-seed", "world.seed", args.world_seed),
+            ("--platform-users", "world.n_users", args.platform_users),
+            ("--platform-items", "world.n_items", args.platform_items),
+            ("--relabel-every", "env.relabel_every", args.relabel_every),
+            ("--popularity-beta", "env.popularity_beta", args.popularity_beta),
+            ("--platform-steps", "run.steps", args.platform_steps),
+            ("--seeds", "run.seeds", args.seeds),
+        ],
+    )
     targets = args.targets or [args.head_per_slate]
+    seeds = settings.run["seeds"]
     # CPO and PPO-Lagrangian per target and the unconstrained agent, per seed, each trained
     # on --worlds worlds; six methods per target and seed at test
-    batch = args.seeds * (2 * len(targets) + 1)
-    users, items = args.platform_users, args.platform_items
+    batch = seeds * (2 * len(targets) + 1)
+    users, items = settings.world.n_users, settings.world.n_items
     estimate = max(
         training_bytes(
             n_users=users * args.worlds,
@@ -113,48 +157,65 @@ def validate(args: argparse.Namespace) -> None:
         platform_bytes(
             n_users=users,
             n_items=items,
-            dim=16,
-            slate_size=5,
-            n_worlds=6 * len(targets) * args.seeds,
+            dim=settings.world.dim,
+            slate_size=settings.probe_env().slate_size,
+            n_worlds=6 * len(targets) * seeds,
         ),
     )
     what = f"{batch} agents on {args.worlds} worlds of {users} users x {items} items"
     check_fits(estimate, what, allow_large=args.allow_large)
+    return settings
+
+
+def long_run_experiment(args: argparse.Namespace, settings):
+    """The :class:`~jaxrec.experiments.platform_long_run.LongRunExperiment` of the options and
+    the config's world, env and run ``settings`` (keys the config leaves out take the schema's
+    defaults, e.g. the platform's ``popularity_beta``)."""
+    from jaxrec.experiments.platform_long_run import LongRunExperiment
+
+    targets = list(args.targets) if args.targets else [args.head_per_slate]
+    if args.head_per_slate not in targets:
+        targets.append(args.head_per_slate)
+    world, env, params = settings.world, settings.probe_env(), settings.probe_params()
+    return LongRunExperiment(
+        data=args.data,
+        data_dir=data_dir(args) if args.data != "synthetic" else None,
+        n_users=world.n_users,
+        n_items=world.n_items,
+        n_producers=world.n_producers,
+        dim=world.dim,
+        slate_size=env.slate_size,
+        history_len=env.history_len,
+        n_worlds=args.worlds,
+        iterations=args.iterations,
+        reset_every=args.reset_every,
+        seeds=settings.run["seeds"],
+        targets=tuple(targets),
+        target=args.head_per_slate,
+        test_steps=settings.run["steps"],
+        train_steps=args.platform_train_steps,
+        relabel_every=int(params.relabel_every),
+        popularity_beta=float(params.popularity_beta),
+        world_seed=settings.world_seed,
+        delta=args.delta,
+        fairco_gain=args.fairco_gain,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from jaxrec.commands._outputs import claim_out, finish_out
+    from jaxrec.experiments.config import EXPERIMENT_CONFIGS
     from jaxrec.experiments.platform_long_run import (
-        LongRunExperiment,
         format_summary,
         run_long_run,
         summarise,
         write_results,
     )
 
-    validate(args)
-    targets = list(args.targets) if args.targets else [args.head_per_slate]
-    if args.head_per_slate not in targets:
-        targets.append(args.head_per_slate)
-    experiment = LongRunExperiment(
-        data=args.data,
-        data_dir=data_dir(args) if args.data != "synthetic" else None,
-        n_users=args.platform_users,
-        n_items=args.platform_items,
-        n_worlds=args.worlds,
-        iterations=args.iterations,
-        reset_every=args.reset_every,
-        seeds=args.seeds,
-        targets=tuple(targets),
-        target=args.head_per_slate,
-        test_steps=args.platform_steps,
-        train_steps=args.platform_train_steps,
-        relabel_every=args.relabel_every,
-        popularity_beta=args.popularity_beta,
-        world_seed=args.world_seed,
-        delta=args.delta,
-        fairco_gain=args.fairco_gain,
-    )
+    if args.print_config:
+        print((EXPERIMENT_CONFIGS / CONFIG).read_text(), end="")
+        return 0
+    experiment = long_run_experiment(args, validate(args))
     print(f"long-run platform experiment: {experiment}", flush=True)
     frame, training = run_long_run(experiment, progress=not args.no_progress)
     summary = summarise(frame, training, experiment)

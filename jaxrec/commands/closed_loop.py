@@ -8,12 +8,16 @@ import dataclasses
 
 from jaxrec.commands._options import (
     add_allow_large,
+    add_config_option,
     add_popularity_beta,
-    env_overrides,
+    experiment_config_path,
     fraction,
     nonnegative_int,
+    positive_int,
 )
 from jaxrec.commands._outputs import add_out_option
+
+CONFIG = "closed_loop.toml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,18 +31,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--policy", help="marketplace policy TOML (re-ranking and alert rules)")
     parser.add_argument("--scorer", choices=("mf", "fm", "aafm"), default="mf")
-    parser.add_argument("--steps", type=int, default=500, help="horizon (default 500)")
-    parser.add_argument("--worlds", type=int, default=4, help="parallel worlds (default 4)")
-    parser.add_argument("--users", type=int, default=512, help="users per step (default 512)")
-    parser.add_argument("--items", type=int, default=1000, help="catalogue slots (default 1000)")
-    parser.add_argument("--producers", type=int, default=64)
-    parser.add_argument("--slate", type=int, default=10)
+    add_config_option(parser, CONFIG)
+    shipped = "(replaces {}; shipped {})".format
+    parser.add_argument("--steps", type=positive_int, help=shipped("run.steps", 500))
+    parser.add_argument("--worlds", type=positive_int, help=shipped("run.worlds", 4))
+    parser.add_argument(
+        "--users",
+        type=positive_int,
+        help="users, all served each step " + shipped("world.n_users", 512),
+    )
+    parser.add_argument(
+        "--items", type=positive_int, help="catalogue slots " + shipped("world.n_items", 1000)
+    )
+    parser.add_argument("--producers", type=positive_int, help=shipped("world.n_producers", 64))
+    parser.add_argument("--slate", type=positive_int, help=shipped("env.slate_size", 10))
     parser.add_argument("--retrain-every", type=int, default=50)
     parser.add_argument("--updates", type=int, default=50, help="optax steps per retrain")
     parser.add_argument("--epsilon", type=fraction, default=0.0, help="exploration probability")
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        help="seed of the world and of its rollouts (replaces world.seed and run.seed; shipped 0)",
+    )
     add_popularity_beta(parser)
-    parser.add_argument("--chunk", type=int, default=100, help="steps per compiled chunk")
+    parser.add_argument(
+        "--chunk", type=positive_int, help="steps per compiled chunk " + shipped("run.chunk", 100)
+    )
     add_out_option(
         parser, required=False, help="output folder (required unless printing the example)"
     )
@@ -66,24 +84,25 @@ def run(args: argparse.Namespace) -> int:
     from jaxrec.commands._outputs import claim_out, finish_out
     from jaxrec.data import synthetic_world
     from jaxrec.envs.platform import PlatformEnv
+    from jaxrec.experiments.config import EXPERIMENT_CONFIGS
     from jaxrec.experiments.dashboard import evaluate_alerts, summarise_runs, write_dashboard
     from jaxrec.io import write_json, write_parquet
 
-    if args.print_example_policy:
-        print(EXAMPLE_POLICY_PATH.read_text(), end="")
+    if args.print_example_policy or args.print_config:
+        shown = EXAMPLE_POLICY_PATH if args.print_example_policy else EXPERIMENT_CONFIGS / CONFIG
+        print(shown.read_text(), end="")
         return 0
-    policy = validate(args)
+    policy, settings = validate(args)
     config = LoopConfig(
         scorer=args.scorer,
         retrain_every=args.retrain_every,
         updates=args.updates,
         epsilon=args.epsilon,
     )
-    world = synthetic_world(
-        args.seed, n_users=args.users, n_items=args.items, n_producers=args.producers
-    )
-    env = PlatformEnv(n_users=args.users, slate_size=args.slate, log_steps=args.retrain_every)
-    params = env.default_params(world, **env_overrides(args))
+    world = synthetic_world(settings.world_seed, settings.world)
+    env = PlatformEnv(n_users=settings.world.n_users, **settings.env_static)
+    params = env.default_params(world, **settings.env_params)
+    run = settings.run
     if args.policy:
         check_floors(policy, world)
     runs = {args.scorer: None}
@@ -92,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     frames, producer_exposure = [], {}
     for run_name, rerank_params in runs.items():
         frame, carry = run_closed_loop(
-            env, params, config, rerank_params, args.worlds, args.steps, args.seed, args.chunk,
-            progress=not args.no_progress, desc=run_name,
+            env, params, config, rerank_params, run["worlds"], run["steps"], run["seed"],
+            run["chunk"], progress=not args.no_progress, desc=run_name,
         )  # fmt: skip
         frames.append(frame.assign(run=run_name))
         producer_exposure[run_name] = carry.state.producer_exposure[0]
@@ -110,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
             "policy": policy.source,
             "env": repr(env),
             "loop": dataclasses.asdict(config),
-            "steps": args.steps,
-            "worlds": args.worlds,
+            "world": {"seed": settings.world_seed, **dataclasses.asdict(settings.world)},
+            "env_params": settings.env_params,
+            "run": run,
+            "steps": run["steps"],
+            "worlds": run["worlds"],
             "summary": summary.reset_index().to_dict(orient="records"),
         },
     )
@@ -122,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     )
     about = (
         f"scorer {args.scorer}, retrained every {args.retrain_every} steps; policy "
-        f"{policy.source}; {args.worlds} worlds x {args.steps} steps; {env!r}. Alerts are judged "
+        f"{policy.source}; {run['worlds']} worlds x {run['steps']} steps; {env!r}. Alerts are judged "
         f"on {judged}."
     )
     page = write_dashboard(
@@ -148,30 +170,63 @@ def run(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace):
-    """Check the options, the policy file, ``--out`` and the memory estimate; write nothing.
-    Returns the marketplace policy."""
+    """Check the options, the config and policy files, ``--out`` and the memory estimate; write
+    nothing. Returns the marketplace policy and the experiment's settings (a
+    :class:`~jaxrec.experiments.config.SimulationConfig`)."""
     from jaxrec.agents.marketplace import default_policy, load_policy
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes
+    from jaxrec.experiments.config import load_experiment_config
 
+    if args.print_example_policy or args.print_config:
+        return None, None
     check_out(args.out, "closed-loop", overwrite=args.overwrite)
+    settings = load_experiment_config(
+        experiment_config_path(args, CONFIG),
+        "closed-loop",
+        reads={
+            "world": None,
+            "env": None,
+            "run": ["steps", "worlds", "seed", "chunk"],
+        },
+        run_keys={"worlds": 4, "seed": 0},
+        refused={
+            "env.n_users": "every user of the world is served each step (set world.n_users)",
+            "env.log_steps": "the scorer's training log is --retrain-every steps long",
+        },
+        overrides=[
+            ("--users", "world.n_users", args.users),
+            ("--items", "world.n_items", args.items),
+            ("--producers", "world.n_producers", args.producers),
+            ("--seed", "world.seed", args.seed),
+            ("--slate", "env.slate_size", args.slate),
+            ("--popularity-beta", "env.popularity_beta", args.popularity_beta),
+            ("--steps", "run.steps", args.steps),
+            ("--worlds", "run.worlds", args.worlds),
+            ("--seed", "run.seed", args.seed),
+            ("--chunk", "run.chunk", args.chunk),
+            ("--retrain-every", "env.log_steps", args.retrain_every),
+        ],
+    )
     policy = load_policy(args.policy) if args.policy else default_policy()
-    policy.check_slate_size(args.slate)
+    slate_size = settings.probe_env().slate_size
+    policy.check_slate_size(slate_size)
     runs = 2 if args.policy else 1
+    world, run = settings.world, settings.run
     check_fits(
         platform_bytes(
-            n_users=args.users,
-            n_items=args.items,
-            dim=32,
-            slate_size=args.slate,
-            n_worlds=args.worlds * runs,
-            chunk=args.chunk,
-            log_steps=args.retrain_every,
+            n_users=world.n_users,
+            n_items=world.n_items,
+            dim=world.dim,
+            slate_size=slate_size,
+            n_worlds=run["worlds"] * runs,
+            chunk=min(run["chunk"], run["steps"]),
+            log_steps=settings.env_static["log_steps"],
         ),
-        f"{args.worlds} world(s) of {args.users} users x {args.items} items",
+        f"{run['worlds']} world(s) of {world.n_users} users x {world.n_items} items",
         allow_large=args.allow_large,
     )
-    return policy
+    return policy, settings
 
 
 def check_floors(policy, world) -> None:

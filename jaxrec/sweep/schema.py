@@ -1,7 +1,9 @@
 """The platform config schema every entry point reads: ``[world]``, ``[env]``, ``[policy]``, ``[run]``.
 
 One table per concern and one name and one default per knob, whichever command reads the file
-(``jaxrec simulate CONFIG``, ``jaxrec sweep FILE``):
+(``jaxrec simulate CONFIG``, ``jaxrec sweep FILE``, ``jaxrec closed-loop --config FILE``,
+``jaxrec train platform --config FILE``; the last two read only part of it,
+:func:`jaxrec.experiments.config.load_experiment_config`):
 
 - ``[world]``: :class:`~jaxrec.data.SyntheticWorldConfig` fields and ``seed``, the seed the
   synthetic world is generated from (default 0; for a MovieLens world, the seed of its MF fit).

@@ -5,7 +5,8 @@ subcommands added later are covered without editing this file), tries bad values
 from its declared type (non-numbers, NaN, infinity, fractions for integers, zero or negative
 counts, out-of-range fractions, empty or malformed lists, unknown choices) and runs parse +
 validation only (``main(argv, validate_only=True)``). The config test does the same for every field
-of a simulation config, a sweep file and a marketplace policy. Each case must exit with code 2, name
+of a simulation config, a sweep file, a marketplace policy and the experiment configs of
+``closed-loop`` and ``train platform``. Each case must exit with code 2, name
 the option or the dotted field, print no traceback and write nothing.
 """
 
@@ -178,6 +179,23 @@ def _config_cases():
         ("bonus", "target"),
     ):
         cases += [("closed-loop", section, key, v) for v in numeric]
+    experiment_keys = {
+        "closed-loop --config": [
+            *(("world", key) for key in _world_fields()),
+            ("env", "slate_size"),
+            ("env", "popularity_beta"),
+            *(("run", key) for key in ("steps", "worlds", "seed", "chunk")),
+        ],
+        "train platform --config": [
+            *(("world", key) for key in ("seed", "n_users", "n_items", "n_producers", "dim")),
+            *(("env", key) for key in ("slate_size", "history_len", "relabel_every")),
+            ("env", "popularity_beta"),
+            ("run", "steps"),
+            ("run", "seeds"),
+        ],
+    }
+    for kind, keys in experiment_keys.items():
+        cases += [(kind, section, key, v) for section, key in keys for v in numeric]
     return cases
 
 
@@ -213,6 +231,9 @@ def _config_argv(kind: str, section: str, key: str, value: str, tmp_path) -> tup
             text += f"[{section}]\n{key} = {value}\n"
         path.write_text(text)
         return ["sweep", str(path), *out], f"{section}.{key}"
+    if kind.endswith("--config"):
+        path.write_text(f"[{section}]\n{key} = {value}\n")
+        return [*kind.split(), str(path), *out], f"{section}.{key}"
     path.write_text(f"version = 1\n[{section}]\n{key} = {value}\n")
     return ["closed-loop", "--policy", str(path), *out], f"{section}.{key}"
 
