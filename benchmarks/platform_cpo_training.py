@@ -31,25 +31,32 @@ SERVED = {"cpo": PLAIN, "frozen_rerank": FROZEN, "quota_rerank": QUOTA, "fairco"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the names and meanings of `jaxrec train platform`'s options, at this check's sizes
     parser.add_argument("--data", default="synthetic", choices=DATA_CHOICES)
-    parser.add_argument("--data-dir")
-    parser.add_argument("--worlds", type=int, default=2)
-    parser.add_argument("--users", type=int, default=64)
-    parser.add_argument("--iterations", type=int, default=24)
-    parser.add_argument("--reset-every", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--test-steps", type=int, default=400)
+    parser.add_argument("--data-dir", help="folder with the MovieLens files")
+    parser.add_argument("--worlds", type=int, default=2, help="continuing training worlds")
+    parser.add_argument("--platform-users", type=int, default=64, help="users per world")
+    parser.add_argument("--platform-items", type=int, default=200, help="item slots (synthetic)")
+    parser.add_argument("--iterations", type=int, default=24, help="CPO updates")
+    parser.add_argument(
+        "--reset-every",
+        type=int,
+        default=8,
+        help="fresh training worlds every this many iterations",
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="seeds trained at once")
+    parser.add_argument("--platform-steps", type=int, default=400, help="test steps")
     args = parser.parse_args()
     e = LongRunExperiment(
         data=args.data,
         data_dir=args.data_dir,
-        n_users=args.users,
-        n_items=200,
+        n_users=args.platform_users,
+        n_items=args.platform_items,
         n_worlds=args.worlds,
         iterations=args.iterations,
         reset_every=args.reset_every,
         seeds=args.seeds,
-        test_steps=args.test_steps,
+        test_steps=args.platform_steps,
     )
     test_env, train_env, params = make_envs(e, build_world(e))
     config = train_config(e, "cpo")
