@@ -89,6 +89,13 @@ def register(modes: argparse._SubParsersAction) -> None:
         "--delta", type=float, default=0.01, help="CPO trust region (default 0.01)"
     )
     platform.add_argument(
+        "--multiplier-lr",
+        type=nonnegative_float,
+        default=0.01,
+        help="PPO-Lagrangian's multiplier gain per episode (default 0.01: the FCPO modes' 0.05 "
+        "per 10-step episode, at the same gain per step)",
+    )
+    platform.add_argument(
         "--fairco-gain", type=float, default=1.0, help="FairCo's lambda (default 1)"
     )
     platform.add_argument(
@@ -198,6 +205,7 @@ def long_run_experiment(args: argparse.Namespace, settings):
         popularity_beta=float(params.popularity_beta),
         world_seed=settings.world_seed,
         delta=args.delta,
+        multiplier_lr=args.multiplier_lr,
         fairco_gain=args.fairco_gain,
     )
 

@@ -23,7 +23,10 @@ class LongRunExperiment:
 
     ``targets``: head items per slate (each in [0, slate_size]); ``target`` (one of them) is the
     one the summary and the time plots report. ``reset_every``: fresh training worlds every this
-    many iterations (0 = never). ``n_users`` users per world are drawn from the world's pool (a
+    many iterations (0 = never). ``multiplier_lr``: PPO-Lagrangian's multiplier gain on the
+    per-episode violation; the default 0.01 is the FCPO protocol's 0.05 per 10-step episode at
+    the same gain per step (the platform's 50-step episodes make a per-step violation five times
+    larger per episode). ``n_users`` users per world are drawn from the world's pool (a
     MovieLens world's pool is the data's users).
     """
 
@@ -49,6 +52,7 @@ class LongRunExperiment:
     burn_in: int = 20
     hidden: tuple[int, ...] = (32, 32)
     delta: float = 0.01
+    multiplier_lr: float = 0.01
     fairco_gain: float = 1.0
 
     def __post_init__(self) -> None:
@@ -82,6 +86,8 @@ class LongRunExperiment:
             raise ConfigError("target", f"{self.target} is not one of targets {self.targets}")
         if self.reset_every < 0 or (self.reset_every and self.iterations % self.reset_every):
             raise ConfigError("reset_every", f"must be 0 or divide iterations={self.iterations}")
+        if not self.multiplier_lr >= 0:
+            raise ConfigError("multiplier_lr", f"must be >= 0, got {self.multiplier_lr}")
         if not self.fairco_gain >= 0:
             raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
 
@@ -128,5 +134,6 @@ def train_config(e: LongRunExperiment, algorithm: str) -> CPOConfig:
         iterations=e.iterations,
         hidden=e.hidden,
         delta=e.delta,
+        multiplier_lr=e.multiplier_lr,
         critic_batch=4096,
     )

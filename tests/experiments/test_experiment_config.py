@@ -13,6 +13,7 @@ from jaxrec.cli import build_parser, main
 from jaxrec.commands import _train_platform, closed_loop
 from jaxrec.errors import ConfigError
 from jaxrec.experiments.config import EXPERIMENT_CONFIGS, load_experiment_config
+from jaxrec.experiments.platform_long_run_setup import train_config
 
 COMMANDS = {
     ("closed-loop",): (closed_loop, "closed_loop.toml"),
@@ -83,9 +84,11 @@ def test_train_platform_builds_its_experiment_from_the_config(tmp_path):
     # a key the file leaves out takes the schema's one default (the platform's 0.5), not the
     # shipped experiment's 1.0
     assert experiment.popularity_beta == 0.5
-    args = parsed(("train", "platform"), "--config", str(config), "--matthew", "2", "--seeds", "4")
+    argv = ["--config", str(config), "--matthew", "2", "--seeds", "4", "--multiplier-lr", "0.3"]
+    args = parsed(("train", "platform"), *argv)
     experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
     assert (experiment.popularity_beta, experiment.seeds) == (2.0, 4)
+    assert train_config(experiment, "ppo-lag").multiplier_lr == 0.3
 
 
 @pytest.mark.parametrize(
