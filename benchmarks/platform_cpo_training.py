@@ -1,7 +1,8 @@
 """CPO alone on continuing platform worlds: training cost per served slate against the limit, then a long test of CPO and the re-rankers on its scores.
 
-The quick check behind the README's continuing-world training table (CPO only, no PPO-Lagrangian
-or unconstrained agent, so it costs one training program):
+A quick check of continuing-world training at small sizes (CPO only, no PPO-Lagrangian or
+unconstrained agent, so it costs one training program; the README's long-run table is
+`jaxrec train platform` at the issue's sizes):
 
     python benchmarks/platform_cpo_training.py --data ml-100k --data-dir DIR
     python benchmarks/platform_cpo_training.py                      # synthetic world, 200 items
