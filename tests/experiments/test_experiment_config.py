@@ -22,12 +22,12 @@ COMMANDS = {
 SHIPPED = re.compile(r"replaces (\w+)\.(\w+); shipped ([\w.]+)")
 
 
-def parsed(command, *argv, out="out"):
+def parsed(command, *argv, out):
     return build_parser().parse_args([*command, *argv, "--out", str(out)])
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_option_says_the_shipped_value_of_the_key_it_replaces(command):
+def test_every_option_says_the_shipped_value_of_the_key_it_replaces(command, tmp_path):
     """The help's "replaces T.K; shipped V" against the shipped file (the docs cannot drift)."""
     module, shipped = COMMANDS[command]
     file = tomlconfig.read_toml(EXPERIMENT_CONFIGS / shipped, "shipped")
@@ -40,7 +40,7 @@ def test_every_option_says_the_shipped_value_of_the_key_it_replaces(command):
     for table, key, value in claims:
         assert str(file[table][key]) == value, (table, key)
     # and the validated settings are the file's
-    settings = module.validate(parsed(command))
+    settings = module.validate(parsed(command, out=tmp_path / "out"))
     settings = settings[1] if command == ("closed-loop",) else settings  # (policy, settings)
     assert settings.world.n_users == file["world"]["n_users"]
     assert settings.run["steps"] == file["run"]["steps"]
@@ -52,14 +52,16 @@ def test_closed_loop_reads_the_config_and_each_given_option_replaces_its_key(tmp
         "[world]\nseed = 5\nn_users = 40\nn_items = 90\nn_producers = 6\npopularity_exponent = 0.7\n"
         "[env]\nslate_size = 4\ntaste_drift = 0.02\n[run]\nsteps = 30\nworlds = 3\nchunk = 10\n"
     )
-    _, settings = closed_loop.validate(parsed(("closed-loop",), "--config", str(config)))
+    _, settings = closed_loop.validate(
+        parsed(("closed-loop",), "--config", str(config), out=tmp_path / "out")
+    )
     assert (settings.world.n_users, settings.world.n_items, settings.world_seed) == (40, 90, 5)
     assert settings.world.popularity_exponent == 0.7  # a key no option shows still reaches it
     assert settings.env_static == {"slate_size": 4, "log_steps": 50}  # --retrain-every's default
     assert settings.env_params == {"taste_drift": 0.02}
     assert settings.run == {"steps": 30, "worlds": 3, "seed": 0, "chunk": 10}
     options = ["--config", str(config), "--items", "120", "--seed", "7", "--retrain-every", "5"]
-    _, settings = closed_loop.validate(parsed(("closed-loop",), *options))
+    _, settings = closed_loop.validate(parsed(("closed-loop",), *options, out=tmp_path / "out"))
     assert settings.world.n_items == 120 and settings.world.n_users == 40
     assert settings.world_seed == settings.run["seed"] == 7  # --seed sets both seeds
     assert settings.env_static["log_steps"] == 5
@@ -71,7 +73,9 @@ def test_train_platform_builds_its_experiment_from_the_config(tmp_path):
         "[world]\nn_users = 30\nn_items = 60\nn_producers = 5\ndim = 6\nseed = 2\n"
         "[env]\nslate_size = 4\nhistory_len = 3\nrelabel_every = 7\n[run]\nsteps = 25\nseeds = 2\n"
     )
-    args = parsed(("train", "platform"), "--config", str(config), "--head-per-slate", "2")
+    args = parsed(
+        ("train", "platform"), "--config", str(config), "--head-per-slate", "2", out=tmp_path / "o"
+    )
     experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
     got = {name: getattr(experiment, name) for name in (
         "n_users", "n_items", "n_producers", "dim", "world_seed", "slate_size", "history_len",
@@ -85,7 +89,7 @@ def test_train_platform_builds_its_experiment_from_the_config(tmp_path):
     # shipped experiment's 1.0
     assert experiment.popularity_beta == 0.5
     argv = ["--config", str(config), "--matthew", "2", "--seeds", "4", "--multiplier-lr", "0.3"]
-    args = parsed(("train", "platform"), *argv)
+    args = parsed(("train", "platform"), *argv, out=tmp_path / "o")
     experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
     assert (experiment.popularity_beta, experiment.seeds) == (2.0, 4)
     assert train_config(experiment, "ppo-lag").multiplier_lr == 0.3
