@@ -15,6 +15,7 @@ class ConfigError(JaxrecError, ValueError):
 
     def __init__(self, field: str, message: str):
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from jaxrec.commands._options import (
     MOVIELENS,
     add_allow_large,
     add_popularity_beta,
-    env_overrides,
     nonnegative_int,
     positive_int,
 )
@@ -78,16 +76,22 @@ def plan(args: argparse.Namespace) -> tuple:
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes
     from jaxrec.errors import ConfigError
-    from jaxrec.experiments.config import load_simulation_config
+    from jaxrec.experiments.config import load_experiment_config
 
     check_out(args.out, "simulate", overwrite=args.overwrite)
-    config = load_simulation_config(args.config)
-    run_config = dict(config.run)
-    for key in ("steps", "worlds", "seed"):
-        if getattr(args, key) is not None:
-            run_config[key] = getattr(args, key)
-    if args.seed is not None:  # one option seeds the world and its rollouts
-        config = dataclasses.replace(config, world_seed=args.seed)
+    config = load_experiment_config(
+        args.config,
+        "simulate",
+        reads={table: None for table in ("world", "env", "policy", "run")},
+        overrides=[
+            ("--steps", "run.steps", args.steps),
+            ("--worlds", "run.worlds", args.worlds),
+            ("--seed", "world.seed", args.seed),  # one option seeds the world and its rollouts
+            ("--seed", "run.seed", args.seed),
+            ("--popularity-beta", "env.popularity_beta", args.popularity_beta),
+        ],
+    )
+    run_config = config.run
     if args.data != "synthetic" and not args.data_dir:
         raise ConfigError(
             "--data-dir", f"--data {args.data} needs the directory of the MovieLens files"
@@ -95,8 +99,6 @@ def plan(args: argparse.Namespace) -> tuple:
     policy = args.policy or config.policy
     policy_kwargs = config.policy_kwargs if policy == config.policy else {}
     world = config.world
-    # the config was checked on a probe world; check the command line's overrides the same way
-    config.probe_params(**env_overrides(args))
     make_policy(policy, config.probe_env(), **policy_kwargs)
     check_fits(
         platform_bytes(
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     world = build_world(config, args.data, args.data_dir, config.world_seed)
     env_static = {"n_users": min(config.world.n_users, world.n_pool_users), **config.env_static}
     env = PlatformEnv(**env_static)
-    params = env.default_params(world, **{**config.env_params, **env_overrides(args)})
+    params = env.default_params(world, **config.env_params)
     out = claim_out(args.out, "simulate", overwrite=args.overwrite, policy=policy, run=run_config)
     with stop_requests() as should_stop:
         try:

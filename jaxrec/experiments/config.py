@@ -24,7 +24,6 @@ or a bad value raises :class:`ConfigError` naming it.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,18 +59,11 @@ def parse_simulation_config(
     return SimulationConfig(**fields, run=run)
 
 
-def load_simulation_config(path: str | Path | None) -> SimulationConfig:
-    """Read and validate a TOML simulation config; ``None`` gives the defaults."""
-    if path is None:
-        return parse_simulation_config({})
-    return parse_simulation_config(tomlconfig.read_toml(path, "simulation config"))
-
-
 def load_experiment_config(
-    path: str | Path,
+    path: str | Path | None,
     command: str,
     reads: Mapping[str, Sequence[str] | None],
-    run_keys: Mapping[str, int],
+    run_keys: Mapping[str, int] = SIMULATION_RUN,
     overrides: Sequence[tuple[str, str, Any]] = (),
     refused: Mapping[str, str] | None = None,
 ) -> SimulationConfig:
@@ -79,7 +71,8 @@ def load_experiment_config(
     part of it, with the command line's values over the file's.
 
     Args:
-      path: the TOML file (an experiment's shipped settings are in :data:`EXPERIMENT_CONFIGS`).
+      path: the TOML file (an experiment's shipped settings are in :data:`EXPERIMENT_CONFIGS`);
+        ``None`` gives the schema's defaults.
       command: the reading command, named in errors.
       reads: ``{table: keys the command honours}`` (``None``: every key of the schema); a table
         or key the file sets outside it is a ConfigError naming it, never silently ignored.
@@ -89,7 +82,7 @@ def load_experiment_config(
       refused: ``{"table.key": why}``: schema keys the file may not set, and why (the command
         sets them itself).
     """
-    config = copy.deepcopy(tomlconfig.read_toml(path, f"{command} config"))
+    config = {} if path is None else tomlconfig.read_toml(path, f"{command} config")
     for table, keys in config.items():
         if table not in reads:
             raise ConfigError(
@@ -115,4 +108,4 @@ def load_experiment_config(
         if err.field not in given:
             raise
         options = " / ".join(given[err.field])
-        raise ConfigError(f"{options} ({err.field})", str(err).split(": ", 1)[1]) from None
+        raise ConfigError(f"{options} ({err.field})", err.message) from None
