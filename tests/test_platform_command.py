@@ -75,14 +75,26 @@ def test_tiny_run_writes_every_file(tmp_path):
     }  # fmt: skip
     assert summary["methods"]["cpo"]["target"] == 1.0
     assert "train_head_per_slate" in summary["methods"]["ppo_lag"]
-    assert (out / "long_run.png").exists() and (out / "tradeoff.png").exists()
+    training = pd.read_parquet(out / "training.parquet")
+    # CPO at 2 targets and without a limit, PPO-Lagrangian at 2 targets; 2 seeds, 2 iterations
+    assert len(training) == 5 * 2 * 2
+    assert set(training.method) == {"cpo", "ppo_lag", "unconstrained"}
+    assert training.head_per_slate.to_numpy() == pytest.approx(training.episode_cost / 3)
+    last = training[
+        (training.method == "cpo") & (training.target == 1.0) & (training.iteration == 1)
+    ]
+    assert summary["methods"]["cpo"]["train_head_per_slate"]["mean"] == pytest.approx(
+        last.head_per_slate.mean()
+    )
+    for name in ("long_run.png", "training.png", "tradeoff.png"):
+        assert (out / name).stat().st_size > 0
 
 
 def test_summary_tails_and_training_cost_against_hand_computed_means():
     from jaxrec.experiments.platform_long_run import summarise
     from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
 
-    e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0)
+    e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0, iterations=10)
     rows = []
     for method in ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"):
         for seed in range(2):
@@ -99,8 +111,16 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
                         "active_producers": 8.0,
                     }
                 )
+    # the training cost is the mean over the last fifth of the iterations (8 and 9 of 10): per
+    # seed 1.0 and 1.1, whatever came before
     training = pd.DataFrame(
-        {"method": "cpo", "target": 1.0, "seed": [0, 1], "train_head_per_slate": [1.0, 1.1]}
+        {
+            "method": "cpo",
+            "target": 1.0,
+            "seed": [0] * 10 + [1] * 10,
+            "iteration": list(range(10)) * 2,
+            "head_per_slate": [9.0] * 8 + [0.9, 1.1] + [9.0] * 8 + [1.1, 1.1],
+        }
     )
     summary = summarise(pd.DataFrame(rows), training, e)
     cpo = summary["methods"]["cpo"]

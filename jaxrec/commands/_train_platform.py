@@ -37,7 +37,8 @@ def register(modes: argparse._SubParsersAction) -> None:
             "an unconstrained agent on --worlds continuing worlds of the dynamic platform "
             "(synthetic, or fitted from MovieLens ratings), then serve them, FairCo, the "
             "frozen-label and the live-label quota re-rankers for --platform-steps test steps. "
-            "Writes DIR/long_run.parquet, summary.json, long_run.png and tradeoff.png."
+            "Writes DIR/long_run.parquet, training.parquet, summary.json, long_run.png, "
+            "training.png and tradeoff.png."
         ),
     )
     add_data_options(platform)
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     frame, training = run_long_run(experiment, progress=not args.no_progress)
     summary = summarise(frame, training, experiment)
     out = claim_out(args.out, "train platform", overwrite=args.overwrite)
-    written = write_results(out, frame, summary, experiment)
+    written = write_results(out, frame, training, summary, experiment)
     finish_out(out)
     print(format_summary(summary))
     print(f"wrote {out}/" + ", ".join(written))

@@ -129,10 +129,12 @@ def train_grid(
     return runner, log
 
 
-def train_log_frame(log: dict[str, np.ndarray]):
+def train_log_frame(log: dict[str, np.ndarray], **constants):
     """The training log of one limit (each of :data:`TRAINING_METRICS` f32[S, iterations]) as a tidy
-    frame: one row per (seed, iteration)."""
-    return tidy_frame(log, index="seed", step="iteration", first_step=0, names=TRAINING_METRICS)
+    frame: one row per (seed, iteration), after a column for each of ``constants``."""
+    return tidy_frame(
+        log, index="seed", step="iteration", first_step=0, names=TRAINING_METRICS, **constants
+    )
 
 
 def policy_rollouts(

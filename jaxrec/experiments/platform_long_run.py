@@ -35,7 +35,7 @@ from jaxrec.agents.platform_train import (
     Serving,
     serve_long_run,
 )
-from jaxrec.experiments.fcpo import train_grid
+from jaxrec.experiments.fcpo import train_grid, train_log_frame
 from jaxrec.experiments.platform_long_run_setup import (
     LongRunExperiment,
     build_world,
@@ -51,13 +51,14 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
 
     Returns ``(frame, training)``: the tidy frame (one row per method, target, seed and test
     step: ``method, target, seed, step`` and :data:`LONG_RUN_SERIES`; the unconstrained agent's
-    rows have target NaN) and the training summary (per algorithm and target: the mean training
-    cost per served slate over the last fifth of the iterations, per seed, against the target).
+    rows have target NaN) and the training log (one row per trained method, target, seed and
+    iteration: ``method, target, seed, iteration, head_per_slate`` (the iteration's mean episode
+    cost per served slate, the constrained quantity) and :data:`jaxrec.agents.train.TRAINING_METRICS`).
     """
     world = build_world(e)
     test_env, train_env, params = make_envs(e, world)
     limits = [t * e.train_steps for t in e.targets]
-    agents, training = {}, []
+    agents, curves = {}, []
     for algorithm, name, grid in (
         ("cpo", "cpo", [*limits, math.inf]),
         ("ppo-lag", "ppo_lag", limits),
@@ -67,17 +68,14 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
             config, train_env, params, grid, e.seeds, progress=progress, reset_every=e.reset_every
         )
         agents[name] = (config, runner.policy)
-        late = log["episode_cost"][..., -max(1, e.iterations // 5) :].mean(axis=-1)
-        for index, target in enumerate(e.targets):
-            for seed in range(e.seeds):
-                training.append(
-                    {
-                        "method": name,
-                        "target": target,
-                        "seed": seed,
-                        "train_head_per_slate": float(late[index, seed] / e.train_steps),
-                    }
-                )
+        labels = [(name, target) for target in e.targets]
+        if algorithm == "cpo":
+            labels.append(("unconstrained", math.nan))
+        for index, (method, target) in enumerate(labels):
+            log_of_limit = {metric: values[index] for metric, values in log.items()}
+            curves.append(train_log_frame(log_of_limit, method=method, target=target))
+    training = pd.concat(curves, ignore_index=True)
+    training.insert(4, "head_per_slate", training.episode_cost / e.train_steps)
     config, cpo_policies = agents["cpo"]
     ppo_policies = agents["ppo_lag"][1]
     n_targets = len(e.targets)
@@ -147,8 +145,9 @@ def _mean_ci(values: np.ndarray) -> dict[str, float]:
 def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment) -> dict:
     """Per method at ``e.target`` (the unconstrained agent has no target): means over the last
     half of the test (``*_tail``) and over the first 50 steps (``head_per_slate_early``), each a
-    mean over seeds with a 95% t-interval over seeds; the training cost per slate against the
-    target for the trained methods; and the same tails for every target (``by_target``)."""
+    mean over seeds with a 95% t-interval over seeds; the training cost per slate (mean over the
+    last fifth of the iterations of ``training``, :func:`run_long_run`'s log) against the target
+    for the trained methods; and the same tails for every target (``by_target``)."""
     tail_start = e.test_steps // 2
 
     def tails(rows: pd.DataFrame) -> dict:
@@ -161,11 +160,17 @@ def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment)
         out["head_per_slate_early"] = _mean_ci(early["head_per_slate"].mean().to_numpy())
         return out
 
+    late_start = e.iterations - max(1, e.iterations // 5)
+
     def trained(method: str, target: float) -> dict:
-        rows = training[(training.method == method) & (training.target == target)]
+        rows = training[
+            (training.method == method)
+            & (training.target == target)
+            & (training.iteration >= late_start)
+        ]
         if rows.empty:
             return {}
-        cost = _mean_ci(rows.train_head_per_slate.to_numpy())
+        cost = _mean_ci(rows.groupby("seed").head_per_slate.mean().to_numpy())
         return {"train_head_per_slate": cost, "train_cost_over_limit": cost["mean"] / target - 1}
 
     methods = {}
@@ -257,6 +262,34 @@ def plot_long_run(frame: pd.DataFrame, e: LongRunExperiment, window: int = 10):
     return fig
 
 
+def plot_training(training: pd.DataFrame, e: LongRunExperiment):
+    """Learning curves: each trained method's head items per slate and episode return per
+    iteration at ``e.target`` (mean over seeds, the seeds' range shaded), with the target line and
+    the periodic resets of the training worlds marked, so a reader sees whether training converged
+    to the limit."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    rows = training[(training.target == e.target) | training.target.isna()]
+    for ax, column in zip(axes, ("head_per_slate", "episode_return"), strict=True):
+        for method in ("cpo", "ppo_lag", "unconstrained"):
+            by_iteration = rows[rows.method == method].groupby("iteration")[column]
+            mean = by_iteration.mean()
+            ax.plot(mean.index, mean, label=method)
+            ax.fill_between(mean.index, by_iteration.min(), by_iteration.max(), alpha=0.2)
+        for reset in range(e.reset_every, e.iterations, e.reset_every or e.iterations):
+            ax.axvline(reset, color="grey", linewidth=0.5)
+        ax.set_xlabel("training iteration")
+    axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
+    axes[0].set_title("head items per served slate in training")
+    axes[1].set_title(f"episode return ({e.train_steps} steps)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"training on {e.n_worlds} continuing worlds (grey: fresh worlds)")
+    fig.tight_layout()
+    return fig
+
+
 def plot_tradeoff(frame: pd.DataFrame, e: LongRunExperiment):
     """Tail clicks against tail exposure Gini (means over seeds) for every method and target."""
     from matplotlib.figure import Figure
@@ -279,16 +312,28 @@ def plot_tradeoff(frame: pd.DataFrame, e: LongRunExperiment):
     return fig
 
 
-def write_results(out, frame: pd.DataFrame, summary: dict, e: LongRunExperiment) -> list[str]:
-    """Write ``long_run.parquet``, ``summary.json``, ``long_run.png`` and ``tradeoff.png`` into
-    ``out`` (each atomically); returns the file names."""
+def write_results(
+    out, frame: pd.DataFrame, training: pd.DataFrame, summary: dict, e: LongRunExperiment
+) -> list[str]:
+    """Write ``long_run.parquet``, ``training.parquet`` (:func:`run_long_run`'s training log),
+    ``summary.json``, ``long_run.png``, ``training.png`` and ``tradeoff.png`` into ``out`` (each
+    atomically); returns the file names."""
     from pathlib import Path
 
     from jaxrec.io import save_figure, write_json, write_parquet
 
     out = Path(out)
     write_parquet(out / "long_run.parquet", frame)
+    write_parquet(out / "training.parquet", training)
     write_json(out / "summary.json", summary)
     save_figure(out / "long_run.png", plot_long_run(frame, e))
+    save_figure(out / "training.png", plot_training(training, e))
     save_figure(out / "tradeoff.png", plot_tradeoff(frame, e))
-    return ["long_run.parquet", "summary.json", "long_run.png", "tradeoff.png"]
+    return [
+        "long_run.parquet",
+        "training.parquet",
+        "summary.json",
+        "long_run.png",
+        "training.png",
+        "tradeoff.png",
+    ]
