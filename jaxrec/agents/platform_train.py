@@ -109,6 +109,31 @@ class WorldsAgentEnv:
             jax.tree.map(fold, info),
         )
 
+    def record(self, state, next_state, reward, cost, info) -> dict[str, jax.Array]:
+        """:func:`long_run_record` of one step of these worlds (as :meth:`step` returns it, the
+        costs rescaled per served slate), averaged over the worlds: for ``make_train``'s
+        ``record``, so an agent that keeps learning reports the long run's series."""
+        unfold = lambda x: x.reshape(self.n_worlds, self.users_per_world, *x.shape[1:])  # noqa: E731
+        info = jax.tree.map(unfold, info)
+        served = jnp.maximum(info["served"].sum(axis=1, keepdims=True), 1)
+        raw_cost = unfold(cost) * served / self.users_per_world  # undo step's rescaling
+        series = jax.vmap(long_run_record)(state, next_state, unfold(reward), raw_cost, info)
+        return jax.tree.map(lambda x: x.mean(axis=0), series)
+
+    def single(self, obs: AgentObservation, state: EnvState) -> tuple[AgentObservation, EnvState]:
+        """One world of the base env (``obs``, ``state``) as a world of this env (``n_worlds`` must
+        be 1): the same world, with the world axis added."""
+        if self.n_worlds != 1:
+            raise ConfigError("n_worlds", f"single() needs n_worlds == 1, got {self.n_worlds}")
+        add_axis = lambda x: x[None]  # noqa: E731
+        state = jax.tree.map(add_axis, state)
+        obs = obs.replace(
+            features=obs.features[None],
+            mask=obs.mask[None],
+            platform=jax.tree.map(add_axis, obs.platform),
+        )
+        return obs, state
+
 
 def reset_worlds(env: WorldsAgentEnv, runner, params: EnvParams):
     """``runner`` (one seed's :class:`jaxrec.agents.train.RunnerState`) with fresh worlds drawn
@@ -154,6 +179,28 @@ def standardized_scores(scores: jax.Array, mask: jax.Array) -> jax.Array:
     mean = jnp.where(mask, scores, 0.0).sum(axis=1, keepdims=True) / n
     var = jnp.where(mask, (scores - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n
     return (scores - mean) / jnp.sqrt(var + 1e-12)
+
+
+def long_run_record(
+    state: EnvState,
+    next_state: EnvState,
+    reward: jax.Array,
+    cost: jax.Array,
+    info: dict[str, jax.Array],
+) -> dict[str, jax.Array]:
+    """The :data:`LONG_RUN_SERIES` of one world's step (``state`` -> ``next_state``, the platform's
+    ``reward`` and ``cost`` f32[U] and ``info``): each a scalar f32[] (see
+    :func:`serve_long_run`)."""
+    served = info["served"]
+    n_served = jnp.maximum(served.sum(), 1)
+    return {
+        "head_per_slate": info["head_in_slate"].sum() / n_served,
+        "cost": jnp.where(served, cost, 0.0).sum() / n_served,
+        "clicks": jnp.where(served, reward, 0.0).sum() / n_served,
+        "exposure_gini": gini(next_state.item_exposure_recent, where=next_state.item_alive),
+        "active_producers": next_state.producer_active.sum().astype(jnp.float32),
+        "relabelled": jnp.any(state.item_is_head != next_state.item_is_head).astype(jnp.float32),
+    }
 
 
 def serve_long_run(
@@ -204,19 +251,37 @@ def serve_long_run(
         )
         slates = options[serving.mode]
         memory = fairco_update(memory, slates, head, state.item_alive, state.user_active)
-        served = state.user_active
-        obs, state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
-        n_served = jnp.maximum(served.sum(), 1)
-        record = {
-            "head_per_slate": info["head_in_slate"].sum() / n_served,
-            "cost": jnp.where(served, cost, 0.0).sum() / n_served,
-            "clicks": jnp.where(served, reward, 0.0).sum() / n_served,
-            "exposure_gini": gini(state.item_exposure_recent, where=state.item_alive),
-            "active_producers": state.producer_active.sum().astype(jnp.float32),
-            "relabelled": jnp.any(head != state.item_is_head).astype(jnp.float32),
-        }
-        return (obs, state, memory), record
+        obs, next_state, reward, cost, _, _, info = env.step(step_key, state, slates, params)
+        return (obs, next_state, memory), long_run_record(state, next_state, reward, cost, info)
 
     carry = (obs, state, fairco_memory())
     _, series = jax.lax.scan(step, carry, jax.random.split(key, steps))
     return series
+
+
+def serve_online(
+    key: jax.Array,
+    trainer,
+    runner,
+    cost_limit: jax.Array,
+    params: EnvParams,
+    steps: int,
+) -> dict[str, jax.Array]:
+    """Deploy a trained agent on one fresh world, the world :func:`serve_long_run` serves with
+    the same ``key``, for ``steps`` steps while it goes on learning: after every ``episode_len``
+    served steps one update of its algorithm (CPO or PPO-Lagrangian) on the segment just served,
+    held to ``cost_limit`` (episode scale, as in training), its critics, multiplier and cost
+    margin carried over from training. The constraint then follows the world as it ages, which a
+    frozen policy cannot.
+
+    ``trainer`` is ``make_train(config, env, params, record=env.record)`` on a one-world
+    :class:`WorldsAgentEnv` ``env``; ``runner`` the agent's trained
+    :class:`jaxrec.agents.train.RunnerState` (any training worlds; they are replaced). Returns
+    :data:`LONG_RUN_SERIES` f32[steps] each, as :func:`serve_long_run`.
+    """
+    env = trainer.env
+    world = env.single(*env.base.reset(key, params))
+    runner = runner._replace(world=world, key=jax.random.fold_in(key, 2))
+    segments = -(-steps // env.episode_len)
+    _, metrics = trainer.iterate(runner, segments, cost_limit, params)
+    return jax.tree.map(lambda x: x.reshape(-1)[:steps], metrics["steps"])

@@ -15,6 +15,7 @@ same per-step scale, ``c = (J_C - d) / episode_len``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -86,6 +87,9 @@ class Trainer:
     policy_opt: optax.GradientTransformation  # PPO-Lagrangian's (unused by CPO)
     continuing: bool  # the env's ``continuing`` flag (False when it has none)
     times: tuple[jax.Array, jax.Array]  # the critics' time input, :func:`time_features`
+    # per-step series kept by the rollout (``rollout``'s ``record``) and returned in the
+    # metrics as ``steps``, each f32[T] per iteration; None keeps none
+    record: Callable[..., dict[str, jax.Array]] | None = None
 
     def init(self, key: jax.Array, env_params: Any = None) -> RunnerState:
         """Fresh networks, optimiser states and (continuing env) worlds for one seed."""
@@ -115,7 +119,7 @@ class Trainer:
         key, k_roll, k_update, k_critic = jax.random.split(runner.key, 4)
         runner = runner._replace(key=key)
         traj, world = rollout(
-            self.env, env_params, self.policy_net, runner.policy, k_roll, runner.world
+            self.env, env_params, self.policy_net, runner.policy, k_roll, runner.world, self.record
         )
         if self.continuing:
             runner = runner._replace(world=world)
@@ -142,6 +146,8 @@ class Trainer:
             "cost_margin": runner.cost_margin,
             **stats,
         }
+        if self.record is not None:
+            metrics["steps"] = traj.records
         return runner, metrics
 
     def iterate(
@@ -169,9 +175,15 @@ class Trainer:
     __call__ = train
 
 
-def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any) -> Trainer:
+def make_train(
+    config: CPOConfig,
+    env: VectorActionEnvironment,
+    env_params: Any,
+    record: Callable[..., dict[str, jax.Array]] | None = None,
+) -> Trainer:
     """The :class:`Trainer` of ``config`` on ``env``: call it as ``train(key, cost_limit,
-    env_params)``, or ``jax.jit(jax.vmap(train))`` over seeds and limits."""
+    env_params)``, or ``jax.jit(jax.vmap(train))`` over seeds and limits. ``record`` (see
+    :class:`Trainer`) keeps per-step series of every rollout in the metrics' ``steps``."""
     continuing = getattr(env, "continuing", False)
     return Trainer(
         config=config,
@@ -183,6 +195,7 @@ def make_train(config: CPOConfig, env: VectorActionEnvironment, env_params: Any)
         policy_opt=optax.adam(config.ppo_lr),
         continuing=continuing,
         times=time_features(env.episode_len, continuing),
+        record=record,
     )
 
 

@@ -9,6 +9,7 @@ descriptions); their parameters and states travel in :class:`RunnerState`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -55,6 +56,7 @@ class Trajectory(NamedTuple):
     terminated: jax.Array
     truncated: jax.Array
     final_history: jax.Array
+    records: Any = ()  # rollout's ``record`` outputs, each f32[T]; () without one
 
 
 def flatten_time(x: jax.Array) -> jax.Array:
@@ -79,12 +81,16 @@ def rollout(
     policy: Any,
     key: jax.Array,
     world: tuple = (),
+    record: Callable[..., dict[str, jax.Array]] | None = None,
 ) -> tuple[Trajectory, tuple]:
     """``env.episode_len`` steps of every user, each action sampled from the Gaussian policy (the
     stochastic policy that CPO's constraint is about).
 
     ``world`` is a continuing env's ``(obs, state)`` to go on from; ``()`` resets the env with
-    ``key``. Returns the trajectory and the ``(obs, state)`` after its last step.
+    ``key``. ``record(state, next_state, reward, cost, info)``, if given, is called on every step
+    and its scalars are kept in ``Trajectory.records`` (each f32[T]), e.g. the long run's series
+    while an agent keeps learning in deployment. Returns the trajectory and the ``(obs, state)``
+    after its last step.
     """
     obs, state = world if world else env.reset(key, env_params)
 
@@ -93,10 +99,10 @@ def rollout(
         mean, log_std = policy_net.apply(policy, obs.history)
         action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
         items = env.select(action, obs, env_params)
-        next_obs, state, reward, cost, terminated, truncated, _ = env.step(
+        next_obs, next_state, reward, cost, terminated, truncated, info = env.step(
             step_key, state, items, env_params
         )
-        record = Trajectory(
+        step_record = Trajectory(
             history=obs.history,
             action=action,
             log_prob=gaussian_log_prob(action, mean, log_std),
@@ -105,8 +111,9 @@ def rollout(
             terminated=terminated,
             truncated=truncated,
             final_history=(),
+            records=() if record is None else record(state, next_state, reward, cost, info),
         )
-        return (next_obs, state), record
+        return (next_obs, next_state), step_record
 
     (last_obs, last_state), traj = jax.lax.scan(
         step, (obs, state), jax.random.split(key, env.episode_len)

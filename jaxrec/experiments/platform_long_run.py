@@ -7,7 +7,10 @@ the limit ``t * train_steps`` on ``n_worlds`` continuing worlds
 (:class:`jaxrec.agents.platform_train.WorldsAgentEnv`), CPO also without a limit (the
 unconstrained agent). Each seed's agents then serve one fresh world for ``test_steps`` steps:
 
-- ``cpo``, ``ppo_lag``, ``unconstrained``: the agents' sampled slates;
+- ``cpo``, ``ppo_lag``, ``unconstrained``: the agents' sampled slates, the policy frozen;
+- ``cpo_online``, ``ppo_lag_online``: the same trained agents deployed while they go on learning,
+  one update of their algorithm per ``train_steps`` served steps, held to the same limit
+  (:func:`jaxrec.agents.platform_train.serve_online`);
 - ``fairco``, ``frozen_rerank``, ``quota_rerank``: the unconstrained agent's scores re-ranked by
   FairCo, by the quota on labels frozen at the first test step, and by the quota on live labels.
 
@@ -33,8 +36,11 @@ from jaxrec.agents.platform_train import (
     PLAIN,
     QUOTA,
     Serving,
+    WorldsAgentEnv,
     serve_long_run,
+    serve_online,
 )
+from jaxrec.agents.train import make_train
 from jaxrec.experiments.fcpo import train_grid, train_log_frame
 from jaxrec.experiments.platform_long_run_setup import (
     LongRunExperiment,
@@ -43,7 +49,16 @@ from jaxrec.experiments.platform_long_run_setup import (
     train_config,
 )
 
-METHODS = ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained")
+METHODS = (
+    "cpo",
+    "ppo_lag",
+    "cpo_online",
+    "ppo_lag_online",
+    "fairco",
+    "frozen_rerank",
+    "quota_rerank",
+    "unconstrained",
+)
 
 
 def run_long_run(e: LongRunExperiment, progress: bool = True):
@@ -67,7 +82,7 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         runner, log = train_grid(
             config, train_env, params, grid, e.seeds, progress=progress, reset_every=e.reset_every
         )
-        agents[name] = (config, runner.policy)
+        agents[name] = (config, runner)
         labels = [(name, target) for target in e.targets]
         if algorithm == "cpo":
             labels.append(("unconstrained", math.nan))
@@ -76,8 +91,8 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
             curves.append(train_log_frame(log_of_limit, method=method, target=target))
     training = pd.concat(curves, ignore_index=True)
     training.insert(4, "head_per_slate", training.episode_cost / e.train_steps)
-    config, cpo_policies = agents["cpo"]
-    ppo_policies = agents["ppo_lag"][1]
+    config, cpo_policies = agents["cpo"][0], agents["cpo"][1].policy
+    ppo_policies = agents["ppo_lag"][1].policy
     n_targets = len(e.targets)
     # one row per served run: (method, target index, which policy table, row in it, serving)
     runs = [("unconstrained", -1, 0, n_targets, PLAIN)]
@@ -116,20 +131,51 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         policies, test_keys, serving, params
     )
     series = jax.device_get(series)
-    frames = []
-    for index, (method, target_index, *_) in enumerate(runs):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "target": e.targets[target_index] if target_index >= 0 else math.nan,
-                    "seed": np.repeat(np.arange(e.seeds), e.test_steps),
-                    "step": np.tile(np.arange(e.test_steps), e.seeds),
-                    **{name: np.asarray(series[name][index]).ravel() for name in LONG_RUN_SERIES},
-                }
-            )
+    frames = [
+        _series_frame(series, index, method, target_index, e)
+        for index, (method, target_index, *_) in enumerate(runs)
+    ]
+    online = _serve_online(agents, test_env, params, test_keys, e)
+    for name, series in online.items():
+        frames += [
+            _series_frame(series, index, f"{name}_online", index, e) for index in range(n_targets)
+        ]
+    return pd.concat(frames, ignore_index=True), training
+
+
+def _serve_online(agents: dict, test_env, params, test_keys, e: LongRunExperiment) -> dict:
+    """Each trained constrained agent (per target and seed) deployed on its seed's test world
+    while it goes on learning (:func:`jaxrec.agents.platform_train.serve_online`): per agent
+    name, :data:`LONG_RUN_SERIES` f32[targets, seeds, test_steps]."""
+    env = WorldsAgentEnv(test_env, 1)
+    limits = jnp.asarray([t * e.train_steps for t in e.targets], jnp.float32)
+    out = {}
+    for name in ("cpo", "ppo_lag"):
+        config, runner = agents[name]
+        trainer = make_train(config, env, params, record=env.record)
+        runners = jax.tree.map(lambda x: x[: len(e.targets)], runner)  # drop CPO's no-limit row
+
+        def serve(runner, key, limit):
+            return serve_online(key, trainer, runner, limit, params, e.test_steps)  # noqa: B023
+
+        over_seeds = jax.vmap(serve, in_axes=(0, 0, None))
+        out[name] = jax.device_get(
+            jax.jit(jax.vmap(over_seeds, in_axes=(0, None, 0)))(runners, test_keys, limits)
         )
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(training)
+    return out
+
+
+def _series_frame(series, index: int, method: str, target_index: int, e: LongRunExperiment):
+    """Rows of one served run: ``series[name][index]`` f[seeds, test_steps] as tidy rows."""
+    return pd.DataFrame(
+        {
+            "method": method,
+            "target": e.targets[target_index] if target_index >= 0 else math.nan,
+            "seed": np.repeat(np.arange(e.seeds), e.test_steps),
+            "step": np.tile(np.arange(e.test_steps), e.seeds),
+            **{name: np.asarray(series[name][index]).ravel() for name in LONG_RUN_SERIES},
+        }
+    )
 
 
 def _mean_ci(values: np.ndarray) -> dict[str, float]:
@@ -164,7 +210,7 @@ def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment)
 
     def trained(method: str, target: float) -> dict:
         rows = training[
-            (training.method == method)
+            (training.method == method.removesuffix("_online"))  # the agent it deploys
             & (training.target == target)
             & (training.iteration >= late_start)
         ]
