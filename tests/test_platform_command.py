@@ -68,11 +68,16 @@ def test_tiny_run_writes_every_file(tmp_path):
     frame = pd.read_parquet(out / "long_run.parquet")
     assert {"method", "seed", "step", "head_per_slate", "clicks", "exposure_gini"} <= set(frame)
     assert "active_producers" in frame
-    assert len(frame) == (1 + 5 * 2) * 2 * 6
+    # the unconstrained agent once, seven methods per target; 2 targets, 2 seeds, 6 steps
+    assert len(frame) == (1 + 7 * 2) * 2 * 6
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {
-        "cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"
+        "cpo", "ppo_lag", "cpo_online", "ppo_lag_online", "fairco", "frozen_rerank",
+        "quota_rerank", "unconstrained",
     }  # fmt: skip
+    # an online agent reports the training of the agent it deploys
+    online = summary["methods"]["cpo_online"]["train_head_per_slate"]
+    assert online == summary["methods"]["cpo"]["train_head_per_slate"]
     assert summary["methods"]["cpo"]["target"] == 1.0
     assert "train_head_per_slate" in summary["methods"]["ppo_lag"]
     training = pd.read_parquet(out / "training.parquet")
@@ -91,12 +96,12 @@ def test_tiny_run_writes_every_file(tmp_path):
 
 
 def test_summary_tails_and_training_cost_against_hand_computed_means():
-    from jaxrec.experiments.platform_long_run import summarise
+    from jaxrec.experiments.platform_long_run import METHODS, summarise
     from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
 
     e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0, iterations=10)
     rows = []
-    for method in ("cpo", "ppo_lag", "fairco", "frozen_rerank", "quota_rerank", "unconstrained"):
+    for method in METHODS:
         for seed in range(2):
             for step in range(4):
                 rows.append(
@@ -130,3 +135,5 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
     assert cpo["tail_off_target"] == pytest.approx(2.0)
     assert cpo["train_cost_over_limit"] == pytest.approx(0.05)
     assert "train_head_per_slate" not in summary["methods"]["fairco"]
+    # the online agent deploys the trained CPO agent: its training is CPO's
+    assert summary["methods"]["cpo_online"]["train_cost_over_limit"] == pytest.approx(0.05)
