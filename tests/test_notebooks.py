@@ -1,10 +1,10 @@
 """Every notebook in notebooks/ executes headless, top to bottom, on its small configuration.
 
-Notebooks read ``JAXREC_SMALL=1`` and shrink their sizes. The three whose small configuration is
+Notebooks read ``JAXREC_SMALL=1`` and shrink their sizes. The four whose small configuration is
 still dominated by compiling (01: four policies and a vmapped beta sweep; 02: CPO, PPO-Lagrangian
-and the long run; 06: the closed loop with and without a policy; two to five minutes each on two
-cores) are marked slow; what they call is covered by the simulation, agents', experiments' and
-closed-loop tests in CI.
+and the long run; 03: four FM models over seeds; 06: the closed loop with and without a policy;
+one to five minutes each on two cores) are marked slow; what they call is covered by the
+simulation, agents', models', experiments' and closed-loop tests in CI.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-SLOW = {"01_matthew_effect", "02_fcpo", "06_marketplace"}
+SLOW = {"01_matthew_effect", "02_fcpo", "03_aafm", "06_marketplace"}
 NOTEBOOKS = [
     pytest.param(path, id=path.stem, marks=[pytest.mark.slow] if path.stem in SLOW else [])
     for path in sorted(NOTEBOOK_DIR.glob("*.ipynb"))

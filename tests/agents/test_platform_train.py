@@ -44,7 +44,9 @@ def envs():
 
 
 def test_folded_worlds_equal_single_worlds(envs):
-    """World w of the batch is the base env with world w's key: same histories and rewards."""
+    """World w of the batch is the base env with world w's key: same histories and rewards; the
+    batch's long-run record (costs rescaled per served slate) is the mean over worlds of
+    :func:`long_run_record` on each world's own step (raw costs)."""
     base, worlds, params = envs
     key = jax.random.key(3)
     obs, state = jax.jit(worlds.reset)(key, params)
@@ -52,8 +54,9 @@ def test_folded_worlds_equal_single_worlds(envs):
     action = jnp.asarray(rng.normal(size=(W * U, D + 1)), jnp.float32)
     slates = worlds.select(action, obs, params)
     step_key = jax.random.key(4)
-    obs2, _, reward, cost, *_, info = jax.jit(worlds.step)(step_key, state, slates, params)
+    obs2, state2, reward, cost, *_, info = jax.jit(worlds.step)(step_key, state, slates, params)
     reset, select, step = jax.jit(base.reset), jax.jit(base.select), jax.jit(base.step)
+    record, per_world = jax.jit(long_run_record), []
     for w, (wk, sk) in enumerate(
         zip(jax.random.split(key, W), jax.random.split(step_key, W), strict=True)
     ):
@@ -61,7 +64,8 @@ def test_folded_worlds_equal_single_worlds(envs):
         np.testing.assert_allclose(obs.history[w * U : (w + 1) * U], o.history)
         sl = select(action[w * U : (w + 1) * U], o, params)
         np.testing.assert_array_equal(slates[w * U : (w + 1) * U], sl)
-        o2, _, r, *_, inf = step(sk, s, sl, params)
+        o2, s2, r, c, *_, inf = step(sk, s, sl, params)
+        per_world.append(record(s, s2, r, c, inf))
         np.testing.assert_allclose(reward[w * U : (w + 1) * U], r)
         np.testing.assert_allclose(obs2.history[w * U : (w + 1) * U], o2.history)
         # cost per served slate: the world's mean cost is head items per served slate
@@ -69,6 +73,10 @@ def test_folded_worlds_equal_single_worlds(envs):
         want = np.asarray(inf["head_in_slate"]).sum() / max(served.sum(), 1)
         np.testing.assert_allclose(np.mean(cost[w * U : (w + 1) * U]), want, rtol=1e-5)
     assert not np.asarray(info["served"]).all()  # the test covered empty slots
+    got = jax.jit(worlds.record)(state, state2, reward, cost, info)
+    for name, value in got.items():
+        want = np.mean([float(one[name]) for one in per_world])
+        np.testing.assert_allclose(float(value), want, rtol=1e-5, err_msg=name)
 
 
 def test_continuing_training_carries_the_worlds(envs):
@@ -123,29 +131,6 @@ def test_long_run_serving_modes(envs):
     np.testing.assert_allclose(frozen["head_per_slate"][0], 2.0, rtol=1e-6)
     plain, fair0 = run(PLAIN, 0.4, 0.0), run(FAIRCO, 0.4, 0.0)
     np.testing.assert_allclose(plain["clicks"], fair0["clicks"])
-
-
-def test_worlds_record_is_the_mean_of_each_worlds_record(envs):
-    """``WorldsAgentEnv.record`` on a folded step (costs rescaled per served slate) equals the
-    mean over worlds of :func:`long_run_record` on each world's own step (raw costs)."""
-    base, worlds, params = envs
-    key, step_key = jax.random.key(5), jax.random.key(6)
-    obs, state = jax.jit(worlds.reset)(key, params)
-    action = jnp.asarray(np.random.default_rng(1).normal(size=(W * U, D + 1)), jnp.float32)
-    slates = worlds.select(action, obs, params)
-    _, next_state, reward, cost, _, _, info = jax.jit(worlds.step)(step_key, state, slates, params)
-    got = jax.jit(worlds.record)(state, next_state, reward, cost, info)
-    per_world = []
-    reset, step, record = jax.jit(base.reset), jax.jit(base.step), jax.jit(long_run_record)
-    for w, (wk, sk) in enumerate(
-        zip(jax.random.split(key, W), jax.random.split(step_key, W), strict=True)
-    ):
-        _, s = reset(wk, params)
-        _, s2, r, c, _, _, inf = step(sk, s, slates[w * U : (w + 1) * U], params)
-        per_world.append(record(s, s2, r, c, inf))
-    for name, value in got.items():
-        want = np.mean([float(record[name]) for record in per_world])
-        np.testing.assert_allclose(float(value), want, rtol=1e-5, err_msg=name)
 
 
 def test_online_serving_learns_on_the_served_segments(envs):
