@@ -135,7 +135,7 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         _series_frame(series, index, method, target_index, e)
         for index, (method, target_index, *_) in enumerate(runs)
     ]
-    online = _serve_online(agents, test_env, params, test_keys, e)
+    online = _serve_online(agents, test_env, params, test_keys, limits, e)
     for name, series in online.items():
         frames += [
             _series_frame(series, index, f"{name}_online", index, e) for index in range(n_targets)
@@ -143,12 +143,15 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
     return pd.concat(frames, ignore_index=True), training
 
 
-def _serve_online(agents: dict, test_env, params, test_keys, e: LongRunExperiment) -> dict:
+def _serve_online(
+    agents: dict, test_env, params, test_keys, limits: list[float], e: LongRunExperiment
+) -> dict:
     """Each trained constrained agent (per target and seed) deployed on its seed's test world
-    while it goes on learning (:func:`jaxrec.agents.platform_train.serve_online`): per agent
-    name, :data:`LONG_RUN_SERIES` f32[targets, seeds, test_steps]."""
+    while it goes on learning (:func:`jaxrec.agents.platform_train.serve_online`), held to its
+    training limit (``limits``, one per target): per agent name, :data:`LONG_RUN_SERIES`
+    f32[targets, seeds, test_steps]."""
     env = WorldsAgentEnv(test_env, 1)
-    limits = jnp.asarray([t * e.train_steps for t in e.targets], jnp.float32)
+    limits = jnp.asarray(limits, jnp.float32)
     out = {}
     for name in ("cpo", "ppo_lag"):
         config, runner = agents[name]
@@ -324,7 +327,8 @@ def plot_training(training: pd.DataFrame, e: LongRunExperiment):
             mean = by_iteration.mean()
             ax.plot(mean.index, mean, label=method)
             ax.fill_between(mean.index, by_iteration.min(), by_iteration.max(), alpha=0.2)
-        for reset in range(e.reset_every, e.iterations, e.reset_every or e.iterations):
+        resets = range(e.reset_every, e.iterations, e.reset_every) if e.reset_every else ()
+        for reset in resets:
             ax.axvline(reset, color="grey", linewidth=0.5)
         ax.set_xlabel("training iteration")
     axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
