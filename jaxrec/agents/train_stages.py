@@ -129,25 +129,26 @@ def advantages(
     times: tuple[jax.Array, jax.Array],
 ) -> tuple[Advantages, Advantages]:
     """GAE of the reward and of the cost (each f[T, U]), each against its own critic; ``times``
-    is :func:`time_features`."""
+    is :func:`time_features`. The state after step ``t`` is the one at ``t + 1`` (the last one is
+    ``final_history``), so each critic runs once over the ``T + 1`` states."""
     now, after = times
-    next_history = jnp.concatenate([traj.history[1:], traj.final_history[None]])
+    history = jnp.concatenate([traj.history, traj.final_history[None]])
+    fraction = jnp.broadcast_to(jnp.concatenate([now, after[-1:]]), history.shape[:2])
 
-    def values(critic, history, fraction):
-        return critic_net.apply(critic, history, jnp.broadcast_to(fraction, history.shape[:2]))
-
-    reward_gae, cost_gae = (
-        gae(
+    def gae_of(critic, signal):
+        values = critic_net.apply(critic, history, fraction)
+        return gae(
             signal,
-            values(critic, traj.history, now),
-            values(critic, next_history, after),
+            values[:-1],
+            values[1:],
             traj.terminated,
             traj.truncated,
             config.gamma,
             config.gae_lambda,
         )
-        for critic, signal in ((runner.reward_critic, traj.reward), (runner.cost_critic, traj.cost))
-    )
+
+    reward_gae = gae_of(runner.reward_critic, traj.reward)
+    cost_gae = gae_of(runner.cost_critic, traj.cost)
     return reward_gae, cost_gae
 
 

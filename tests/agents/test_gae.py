@@ -78,3 +78,56 @@ def test_standardize_and_center():
     np.testing.assert_allclose([s.mean(), s.std()], [0.0, 1.0], atol=1e-5)
     c = np.asarray(center(x))
     np.testing.assert_allclose(c, x - x.mean(), atol=1e-5)
+
+
+def test_trainer_advantages_value_each_state_once_as_the_loop_does():
+    """:func:`advantages` runs each critic once over the ``T + 1`` states; the loop values the
+    state at ``t`` and the state after it (``history[t + 1]``, the final one last) one at a time,
+    with the episode's time fractions."""
+    import jax.numpy as jnp
+
+    from jaxrec.agents.networks import Critic
+    from jaxrec.agents.train_config import CPOConfig
+    from jaxrec.agents.train_stages import RunnerState, Trajectory, advantages, time_features
+
+    rng = np.random.default_rng(0)
+    h, d = 3, 2
+    f32 = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
+    traj = Trajectory(
+        history=f32(T, N, h, d),
+        action=f32(T, N, d),
+        log_prob=f32(T, N),
+        reward=f32(T, N),
+        cost=f32(T, N),
+        terminated=jnp.asarray(rng.random((T, N)) < 0.1),
+        truncated=jnp.zeros((T, N), bool).at[-1].set(True),
+        final_history=f32(N, h, d),
+    )
+    net = Critic(hidden=(8,))
+    critics = [net.init(jax.random.key(k), traj.history[0], jnp.zeros(N)) for k in (1, 2)]
+    runner = RunnerState(*([None] * len(RunnerState._fields)))._replace(
+        reward_critic=critics[0], cost_critic=critics[1]
+    )
+    config = CPOConfig(gamma=0.9, gae_lambda=0.8)
+    reward_gae, cost_gae = advantages(config, net, runner, traj, time_features(T, False))
+    states = np.concatenate([np.asarray(traj.history), np.asarray(traj.final_history)[None]])
+    for critic, signal, got in (
+        (critics[0], traj.reward, reward_gae),
+        (critics[1], traj.cost, cost_gae),
+    ):
+        value = np.stack(
+            [
+                np.asarray(net.apply(critic, states[t], jnp.full(N, t / T, jnp.float32)))
+                for t in range(T + 1)
+            ]
+        )
+        expected = loop_gae(
+            np.asarray(signal),
+            value[:-1],
+            value[1:],
+            np.asarray(traj.terminated),
+            np.asarray(traj.truncated),
+            0.9,
+            0.8,
+        )
+        np.testing.assert_allclose(np.asarray(got.advantages), expected, rtol=1e-4, atol=1e-5)
