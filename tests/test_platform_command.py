@@ -19,6 +19,7 @@ from jaxrec.cli import main
         (["--data", "ml-100k"], "--data-dir"),
         (["--worlds", "0"], "--worlds"),
         (["--reset-every", "3"], "reset_every"),
+        (["--top-items", "10"], "--top-items"),
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):
@@ -50,6 +51,9 @@ def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--platform-users" in err and "5 users" in err
+    assert main([*args[:-2], "--top-items", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "--top-items" in err and "[1, 8]" in err and "Traceback" not in err
     assert not out.exists()
 
 

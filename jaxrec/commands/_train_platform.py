@@ -61,6 +61,11 @@ def register(modes: argparse._SubParsersAction) -> None:
         help="item slots, synthetic world only " + shipped("world.n_items", 500),
     )
     platform.add_argument(
+        "--top-items",
+        type=positive_int,
+        help="MovieLens data only: keep the N most-rated items of the data (default: all)",
+    )
+    platform.add_argument(
         "--platform-steps", type=positive_int, help="test steps " + shipped("run.steps", 400)
     )
     platform.add_argument(
@@ -154,7 +159,7 @@ def validate(args: argparse.Namespace):
     # CPO and PPO-Lagrangian per target and the unconstrained agent, per seed, each trained
     # on --worlds worlds; six methods per target and seed at test
     batch = seeds * (2 * len(targets) + 1)
-    users, items = settings.world.n_users, settings.world.n_items
+    users, items = settings.world.n_users, args.top_items or settings.world.n_items
     estimate = max(
         training_bytes(
             n_users=users * args.worlds,
@@ -188,6 +193,7 @@ def long_run_experiment(args: argparse.Namespace, settings):
     return LongRunExperiment(
         data=args.data,
         data_dir=data_dir(args) if args.data != "synthetic" else None,
+        top_items=args.top_items,
         n_users=world.n_users,
         n_items=world.n_items,
         n_producers=world.n_producers,

@@ -27,11 +27,13 @@ class LongRunExperiment:
     per-episode violation; the default 0.01 is the FCPO protocol's 0.05 per 10-step episode at
     the same gain per step (the platform's 50-step episodes make a per-step violation five times
     larger per episode). ``n_users`` users per world are drawn from the world's pool (a
-    MovieLens world's pool is the data's users).
+    MovieLens world's pool is the data's users). ``top_items``: a MovieLens world keeps only the
+    data's this many most-rated items (:func:`~jaxrec.data.loaders.most_rated_items`; None = all).
     """
 
     data: str = "synthetic"
     data_dir: str | None = None
+    top_items: int | None = None
     n_users: int = 256
     n_items: int = 500
     n_producers: int = 16
@@ -75,6 +77,14 @@ class LongRunExperiment:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+        if self.top_items is not None:
+            if self.data == "synthetic":
+                raise ConfigError(
+                    "--top-items",
+                    "applies to MovieLens data; the synthetic world has --platform-items",
+                )
+            if isinstance(self.top_items, bool) or not isinstance(self.top_items, int):
+                raise ConfigError("--top-items", f"must be an integer, got {self.top_items!r}")
         if not self.targets:
             raise ConfigError("targets", "needs at least one target")
         for value in self.targets:
@@ -95,7 +105,7 @@ class LongRunExperiment:
 def build_world(e: LongRunExperiment):
     """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
     before anything trains: missing files and too few users are ConfigErrors)."""
-    from jaxrec.data.loaders import load_ratings
+    from jaxrec.data.loaders import load_ratings, most_rated_items
     from jaxrec.data.synthetic import synthetic_world
     from jaxrec.experiments.worlds import world_from_ratings
 
@@ -104,6 +114,8 @@ def build_world(e: LongRunExperiment):
             e.world_seed, n_users=e.n_users, n_items=e.n_items, n_producers=e.n_producers, dim=e.dim
         )
     data = load_ratings(e.data, e.data_dir)
+    if e.top_items is not None:
+        data = most_rated_items(data, e.top_items)
     if data.n_users < e.n_users:
         raise ConfigError(
             "--platform-users",

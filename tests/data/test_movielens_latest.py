@@ -1,4 +1,5 @@
-"""The MovieLens "latest" CSV loader and the load_ratings dispatch, on tiny files in the official format."""
+"""The MovieLens "latest" CSV loader, the load_ratings dispatch and the most-rated cut, on tiny files in
+the official format."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxrec.data.implicit import movielens_features
-from jaxrec.data.loaders import DATASETS, load_ratings
+from jaxrec.data.loaders import DATASETS, load_ratings, most_rated_items
 from jaxrec.data.movielens_latest import NO_GENRES, load_ml_latest
 from jaxrec.errors import ConfigError, DataFormatError
 
@@ -103,3 +106,32 @@ def test_user_centric_setting_needs_demographics(tmp_path):
     data = load_ml_latest(write_latest(tmp_path))
     with pytest.raises(ConfigError, match=r"setting.*demographics.*--setting item"):
         movielens_features(data, setting="user", positive_threshold=0.5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    items=st.lists(st.integers(0, 7), min_size=1, max_size=40),
+    n_items=st.integers(1, 8),
+)
+def test_most_rated_items_keeps_the_top_counts_in_order(tmp_path_factory, items, n_items):
+    """Against a loop: the kept items are the ``n_items`` largest counts (ties to the lower id),
+    renumbered in id order, and the ratings are the original ones on kept items, in file order."""
+    movies = "movieId,title,genres\n" + "".join(
+        f"{100 + i},Film {i} (1990),{'Drama' if i % 2 else 'Comedy'}\n" for i in range(8)
+    )
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(
+        f"{row % 3 + 1},{100 + item},4,{row}\n" for row, item in enumerate(items)
+    )
+    data = load_ml_latest(write_latest(tmp_path_factory.mktemp("latest"), ratings, movies))
+    cut = most_rated_items(data, n_items)
+    count = {i: items.count(i) for i in range(8)}
+    kept = sorted(sorted(range(8), key=lambda i: (-count[i], i))[:n_items])
+    assert cut.item_raw_ids.tolist() == [100 + i for i in kept]
+    assert cut.items["title"].tolist() == [f"Film {i} (1990)" for i in kept]
+    assert cut.items["item"].tolist() == list(range(n_items))
+    np.testing.assert_array_equal(cut.item_genres, data.item_genres[kept])
+    expected = [(row % 3, kept.index(i)) for row, i in enumerate(items) if i in kept]
+    assert list(zip(cut.ratings["user"], cut.ratings["item"], strict=True)) == expected
+    assert cut.n_users == data.n_users
+    with pytest.raises(ConfigError, match="--top-items"):
+        most_rated_items(data, 9)
