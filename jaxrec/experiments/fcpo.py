@@ -106,6 +106,7 @@ def train_grid(
         )
     )
     start = init(keys, env_params)
+    labels = [f"cost@{limit:g}" for limit in limits]
     limits = jnp.asarray(limits, jnp.float32)
     chunks = []
 
@@ -120,9 +121,12 @@ def train_grid(
         for _, metrics, runner in run_chunks(advance, start, iterations, chunk):  # noqa: B007
             chunks.append(jax.device_get(metrics))
             bar.update(chunk)
+            # the cost per limit: one mean over an unconstrained and a constrained agent
+            # would show neither
+            costs = chunks[-1]["episode_cost"][..., -1].mean(axis=1)
             bar.set_postfix(
                 ret=f"{chunks[-1]['episode_return'][..., -1].mean():.3f}",
-                cost=f"{chunks[-1]['episode_cost'][..., -1].mean():.2f}",
+                **{label: f"{cost:.2f}" for label, cost in zip(labels, costs, strict=True)},
             )
     stacked = concat_chunks(chunks)
     log = {name: stacked[name] for name in TRAINING_METRICS}
