@@ -21,6 +21,7 @@ DOCUMENTED = (
     "jaxrec.ops.chunks",
     "jaxrec.ops.tables",
     "jaxrec.metrics.exposure",
+    "jaxrec.metrics.bootstrap",
     "jaxrec.pareto.solvers",
     "jaxrec.commands._options",
 )

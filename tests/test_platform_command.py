@@ -72,12 +72,16 @@ def test_tiny_run_writes_every_file(tmp_path):
     frame = pd.read_parquet(out / "long_run.parquet")
     assert {"method", "seed", "step", "head_per_slate", "clicks", "exposure_gini"} <= set(frame)
     assert "active_producers" in frame
-    # the unconstrained agent once, seven methods per target; 2 targets, 2 seeds, 6 steps
-    assert len(frame) == (1 + 7 * 2) * 2 * 6
+    # the unconstrained agent, random and most-popular once, seven methods per target; 2 targets,
+    # 2 seeds, 6 steps
+    assert len(frame) == (3 + 7 * 2) * 2 * 6
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {
         "cpo", "ppo_lag", "cpo_online", "ppo_lag_online", "fairco", "frozen_rerank",
-        "quota_rerank", "unconstrained",
+        "quota_rerank", "unconstrained", "random", "most_popular",
+    }  # fmt: skip
+    assert set(summary["by_target"]["0.5"]["differences"]) == {
+        "cpo-fairco", "ppo_lag-fairco", "cpo_online-fairco", "ppo_lag_online-fairco",
     }  # fmt: skip
     # an online agent reports the training of the agent it deploys
     online = summary["methods"]["cpo_online"]["train_head_per_slate"]
@@ -100,7 +104,7 @@ def test_tiny_run_writes_every_file(tmp_path):
 
 
 def test_summary_tails_and_training_cost_against_hand_computed_means():
-    from jaxrec.experiments.platform_long_run import METHODS, summarise
+    from jaxrec.experiments.platform_long_run import METHODS, UNTARGETED, summarise
     from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
 
     e = LongRunExperiment(seeds=2, test_steps=4, targets=(1.0,), target=1.0, iterations=10)
@@ -111,10 +115,11 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
                 rows.append(
                     {
                         "method": method,
-                        "target": float("nan") if method == "unconstrained" else 1.0,
+                        "target": float("nan") if method in UNTARGETED else 1.0,
                         "seed": seed,
                         "step": step,
-                        "head_per_slate": step + seed,  # tail (steps 2, 3): 2.5 and 3.5
+                        # tail (steps 2, 3): 2.5 and 3.5; FairCo's one less
+                        "head_per_slate": step + seed - (method == "fairco"),
                         "clicks": 1.0,
                         "exposure_gini": 0.5,
                         "active_producers": 8.0,
@@ -137,6 +142,17 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
     # t interval over two seed means 2.5, 3.5: t(0.975, 1) * 0.7071 / sqrt(2) = 12.7062 * 0.5
     assert cpo["head_per_slate_tail"]["ci95"] == pytest.approx(6.3531, rel=1e-4)
     assert cpo["tail_off_target"] == pytest.approx(2.0)
+    # blocks of 25 steps hold a whole 2-step tail: a draw resamples the seeds alone, its mean
+    # 2.5, 3 or 3.5 with chances 1/4, 1/2, 1/4, so the 95% interval spans 2.5 to 3.5
+    tail = cpo["head_per_slate_tail"]
+    assert (tail["ci_low"], tail["ci_high"]) == pytest.approx((2.5, 3.5))
+    assert cpo["on_target"] == "outside"  # the interval lies above 1.05
+    # paired draws: CPO minus FairCo is 1 at every step and seed, so in every draw
+    difference = summary["differences"]["cpo-fairco"]["head_per_slate_tail"]
+    assert difference == {"mean": pytest.approx(1.0), "ci_low": pytest.approx(1.0),
+                          "ci_high": pytest.approx(1.0), "significant": True}  # fmt: skip
+    clicks = summary["differences"]["cpo-fairco"]["clicks_tail"]
+    assert clicks == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "significant": False}
     assert cpo["train_cost_over_limit"] == pytest.approx(0.05)
     assert "train_head_per_slate" not in summary["methods"]["fairco"]
     # the online agent deploys the trained CPO agent: its training is CPO's

@@ -149,8 +149,11 @@ def trajectory_bytes(env: WorldsAgentEnv) -> int:
     return 4 * env.episode_len * env.n_users * per_step
 
 
-# How :func:`serve_long_run` turns the agent's scores into slates.
+# How :func:`serve_long_run` turns the scores into slates.
 PLAIN, QUOTA, FROZEN, FAIRCO = 0, 1, 2, 3
+# Whose scores :func:`serve_long_run` serves: the agent's, uniform noise (random slates) or the
+# items' current popularity (most-popular slates, the same for every user).
+AGENT_SCORES, RANDOM_SCORES, POPULAR_SCORES = 0, 1, 2
 LONG_RUN_SERIES = (
     "head_per_slate",
     "cost",
@@ -165,11 +168,14 @@ LONG_RUN_SERIES = (
 class Serving:
     """How one long run serves (all traced, so one program holds every method): ``mode`` i32[]
     (:data:`PLAIN`, :data:`QUOTA`, :data:`FROZEN` or :data:`FAIRCO`), ``head_ratio`` f32[] the
-    target share of head items in a slate, ``gain`` f32[] FairCo's lambda."""
+    target share of head items in a slate, ``gain`` f32[] FairCo's lambda, ``scorer`` i32[]
+    (:data:`AGENT_SCORES`, :data:`RANDOM_SCORES` or :data:`POPULAR_SCORES`) the scores ``mode``
+    ranks."""
 
     mode: jax.Array
     head_ratio: jax.Array
     gain: jax.Array
+    scorer: jax.Array = AGENT_SCORES
 
 
 def standardized_scores(scores: jax.Array, mask: jax.Array) -> jax.Array:
@@ -212,7 +218,8 @@ def serve_long_run(
     serving: Serving,
 ) -> dict[str, jax.Array]:
     """Serve one fresh world (after ``env``'s burn-in) for ``steps`` steps with slates from
-    ``scores_fn(key, obs)`` f32[U, M], as is or re-ranked (``serving``): the quota on live labels,
+    ``scores_fn(key, obs)`` f32[U, M] (or, by ``serving.scorer``, from uniform noise or the items'
+    current popularity), as is or re-ranked (``serving``): the quota on live labels,
     the quota on the labels frozen at the first served step, or FairCo on the standardized scores
     (its exposure memory carried in the scan).
 
@@ -228,7 +235,14 @@ def serve_long_run(
     def step(carry, step_key):
         obs, state, memory = carry
         policy_key, step_key = jax.random.split(step_key)
-        scores = scores_fn(policy_key, obs)
+        agent_scores = scores_fn(policy_key, obs)
+        scores = jnp.stack(
+            [
+                agent_scores,
+                jax.random.uniform(jax.random.fold_in(policy_key, 2), agent_scores.shape),
+                jnp.broadcast_to(obs.platform.item_popularity, agent_scores.shape),
+            ]
+        )[serving.scorer]
         head = state.item_is_head
         z = standardized_scores(scores, obs.mask)
         fair_params = FairCoParams(head_ratio=serving.head_ratio, gain=serving.gain)

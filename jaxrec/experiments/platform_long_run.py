@@ -12,7 +12,9 @@ unconstrained agent). Each seed's agents then serve one fresh world for ``test_s
   one update of their algorithm per ``train_steps`` served steps, held to the same limit
   (:func:`jaxrec.agents.platform_train.serve_online`);
 - ``fairco``, ``frozen_rerank``, ``quota_rerank``: the unconstrained agent's scores re-ranked by
-  FairCo, by the quota on labels frozen at the first test step, and by the quota on live labels.
+  FairCo, by the quota on labels frozen at the first test step, and by the quota on live labels;
+- ``random``, ``most_popular``: the trivial references, uniformly random slates and the items
+  of the highest current popularity (decayed clicks), without a target.
 
 ``jaxrec train platform`` writes the frame, summary and plots of this module. The settings, the
 world and the envs are built in :mod:`jaxrec.experiments.platform_long_run_setup`.
@@ -30,11 +32,14 @@ import pandas as pd
 
 from jaxrec.agents.platform_cpo import policy_scores
 from jaxrec.agents.platform_train import (
+    AGENT_SCORES,
     FAIRCO,
     FROZEN,
     LONG_RUN_SERIES,
     PLAIN,
+    POPULAR_SCORES,
     QUOTA,
+    RANDOM_SCORES,
     Serving,
     WorldsAgentEnv,
     serve_long_run,
@@ -48,6 +53,12 @@ from jaxrec.experiments.platform_long_run_setup import (
     make_envs,
     train_config,
 )
+from jaxrec.metrics.bootstrap import (
+    CI_LEVEL,
+    block_resample_counts,
+    percentile_interval,
+    significant,
+)
 
 METHODS = (
     "cpo",
@@ -58,7 +69,11 @@ METHODS = (
     "frozen_rerank",
     "quota_rerank",
     "unconstrained",
+    "random",
+    "most_popular",
 )
+# served without a target: the unconstrained agent and the trivial references
+UNTARGETED = ("unconstrained", "random", "most_popular")
 
 
 def run_long_run(e: LongRunExperiment, progress: bool = True):
@@ -94,18 +109,24 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
     config, cpo_policies = agents["cpo"][0], agents["cpo"][1].policy
     ppo_policies = agents["ppo_lag"][1].policy
     n_targets = len(e.targets)
-    # one row per served run: (method, target index, which policy table, row in it, serving)
-    runs = [("unconstrained", -1, 0, n_targets, PLAIN)]
+    # one row per served run: (method, target index, which policy table, row in it, serving mode,
+    # scorer); the untargeted rows (index -1) serve the unconstrained agent's policy row
+    runs = [
+        ("unconstrained", -1, 0, n_targets, PLAIN, AGENT_SCORES),
+        ("random", -1, 0, n_targets, PLAIN, RANDOM_SCORES),
+        ("most_popular", -1, 0, n_targets, PLAIN, POPULAR_SCORES),
+    ]
     for index in range(n_targets):
         runs += [
-            ("cpo", index, 0, index, PLAIN),
-            ("ppo_lag", index, 1, index, PLAIN),
-            ("fairco", index, 0, n_targets, FAIRCO),
-            ("frozen_rerank", index, 0, n_targets, FROZEN),
-            ("quota_rerank", index, 0, n_targets, QUOTA),
+            ("cpo", index, 0, index, PLAIN, AGENT_SCORES),
+            ("ppo_lag", index, 1, index, PLAIN, AGENT_SCORES),
+            ("fairco", index, 0, n_targets, FAIRCO, AGENT_SCORES),
+            ("frozen_rerank", index, 0, n_targets, FROZEN, AGENT_SCORES),
+            ("quota_rerank", index, 0, n_targets, QUOTA, AGENT_SCORES),
         ]
-    pick = np.asarray([row for _, _, _, row, _ in runs])
-    table = np.asarray([tab for _, _, tab, _, _ in runs])
+    method, target_index, table, pick, mode, scorer = (
+        np.asarray(c) for c in zip(*runs, strict=True)
+    )
     ppo_rows = np.minimum(pick, n_targets - 1)
     policies = jax.tree.map(
         lambda c, p: jnp.where(
@@ -114,11 +135,12 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         cpo_policies,
         ppo_policies,
     )
-    targets = np.asarray([e.targets[i] if i >= 0 else e.target for _, i, _, _, _ in runs])
+    targets = np.where(target_index >= 0, np.asarray(e.targets)[target_index], e.target)
     serving = Serving(
-        mode=jnp.asarray([mode for *_, mode in runs], jnp.int32),
+        mode=jnp.asarray(mode, jnp.int32),
         head_ratio=jnp.asarray(targets / e.slate_size, jnp.float32),
         gain=jnp.full(len(runs), e.fairco_gain, jnp.float32),
+        scorer=jnp.asarray(scorer, jnp.int32),
     )
     test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
 
@@ -132,8 +154,8 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
     )
     series = jax.device_get(series)
     frames = [
-        _series_frame(series, index, method, target_index, e)
-        for index, (method, target_index, *_) in enumerate(runs)
+        _series_frame(series, index, name, int(target_index[index]), e)
+        for index, name in enumerate(method)
     ]
     online = _serve_online(agents, test_env, params, test_keys, limits, e)
     for name, series in online.items():
@@ -191,22 +213,87 @@ def _mean_ci(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "ci95": half}
 
 
-def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment) -> dict:
-    """Per method at ``e.target`` (the unconstrained agent has no target): means over the last
-    half of the test (``*_tail``) and over the first 50 steps (``head_per_slate_early``), each a
-    mean over seeds with a 95% t-interval over seeds; the training cost per slate (mean over the
-    last fifth of the iterations of ``training``, :func:`run_long_run`'s log) against the target
-    for the trained methods; and the same tails for every target (``by_target``)."""
+TAIL_FIGURES = ("head_per_slate", "clicks", "exposure_gini", "active_producers")
+# learned methods differenced against FairCo, the dynamic baseline they have to beat
+AGAINST_FAIRCO = ("cpo", "ppo_lag", "cpo_online", "ppo_lag_online")
+# the issue's bar: head items per slate within +-5% of the target
+TARGET_BAND = 0.05
+
+
+def summarise(
+    frame: pd.DataFrame,
+    training: pd.DataFrame,
+    e: LongRunExperiment,
+    n_draws: int = 2000,
+    block: int = 25,
+    seed: int = 0,
+) -> dict:
+    """Per method at ``e.target`` (the untargeted methods have none): means over the last half of
+    the test (``*_tail``) and over the first 50 steps (``head_per_slate_early``); the training
+    cost per slate (mean over the last fifth of the iterations of ``training``,
+    :func:`run_long_run`'s log) against the target for the trained methods; the same for every
+    target (``by_target``).
+
+    Each mean carries two 95% intervals: ``ci95``, the t-interval over the seeds' means (one test
+    world per seed), and ``ci_low``/``ci_high``, a percentile bootstrap over the test samples:
+    ``n_draws`` resamples of the seeds, then of blocks of ``block`` consecutive test steps within
+    each (:func:`jaxrec.metrics.block_resample_counts`). Every method shares the draws, so
+    ``differences`` (each learned method minus FairCo, per tail figure) are paired, marked
+    ``significant`` where their interval excludes 0. ``on_target`` says whether the bootstrap
+    interval of the tail's head items per slate lies ``inside`` the target's +-5% band, wholly
+    ``outside`` it, or is ``undecided``."""
     tail_start = e.test_steps // 2
+    n_tail = e.test_steps - tail_start
+    resampled = block_resample_counts(jax.random.key(seed), e.seeds, n_tail, block, n_draws)
+    # row 0 weighs every sample once: the estimate on the test as served
+    counts = np.concatenate([np.ones((1, e.seeds * n_tail)), np.asarray(resampled)])
+
+    def tail_draws(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        late = rows[rows.step >= tail_start].sort_values(["seed", "step"])
+        return {name: counts @ late[name].to_numpy() / counts.sum(axis=1) for name in TAIL_FIGURES}
+
+    def interval(draws: np.ndarray) -> dict[str, float]:
+        low, high = percentile_interval(draws[1:])
+        return {"ci_low": float(low), "ci_high": float(high)}
 
     def tails(rows: pd.DataFrame) -> dict:
         late = rows[rows.step >= tail_start].groupby("seed")
         early = rows[rows.step < min(50, e.test_steps)].groupby("seed")
+        draws = tail_draws(rows)
         out = {
-            f"{name}_tail": _mean_ci(late[name].mean().to_numpy())
-            for name in ("head_per_slate", "clicks", "exposure_gini", "active_producers")
+            f"{name}_tail": _mean_ci(late[name].mean().to_numpy()) | interval(draws[name])
+            for name in TAIL_FIGURES
         }
         out["head_per_slate_early"] = _mean_ci(early["head_per_slate"].mean().to_numpy())
+        return out
+
+    def against_target(entry: dict, target: float) -> dict:
+        tail = entry["head_per_slate_tail"]
+        low, high = target * (1 - TARGET_BAND), target * (1 + TARGET_BAND)
+        if low <= tail["ci_low"] and tail["ci_high"] <= high:
+            verdict = "inside"
+        elif tail["ci_high"] < low or tail["ci_low"] > high:
+            verdict = "outside"
+        else:
+            verdict = "undecided"
+        return {
+            "target": target,
+            "tail_off_target": tail["mean"] / target - 1,
+            "on_target": verdict,
+        }
+
+    def differences(target: float) -> dict:
+        fairco = tail_draws(rows_of("fairco", target))
+        out = {}
+        for method in AGAINST_FAIRCO:
+            draws = tail_draws(rows_of(method, target))
+            cells = {}
+            for name in TAIL_FIGURES:
+                difference = draws[name] - fairco[name]
+                cell = {"mean": float(difference[0])} | interval(difference)
+                cell["significant"] = bool(significant(cell["ci_low"], cell["ci_high"]))
+                cells[f"{name}_tail"] = cell
+            out[f"{method}-fairco"] = cells
         return out
 
     late_start = e.iterations - max(1, e.iterations // 5)
@@ -222,61 +309,74 @@ def summarise(frame: pd.DataFrame, training: pd.DataFrame, e: LongRunExperiment)
         cost = _mean_ci(rows.groupby("seed").head_per_slate.mean().to_numpy())
         return {"train_head_per_slate": cost, "train_cost_over_limit": cost["mean"] / target - 1}
 
-    methods = {}
-    for method in METHODS:
-        if method == "unconstrained":
-            rows = frame[frame.method == method]
-        else:
-            rows = frame[(frame.method == method) & (frame.target == e.target)]
-        entry = tails(rows)
-        if method != "unconstrained":
-            entry["target"] = e.target
-            entry["tail_off_target"] = entry["head_per_slate_tail"]["mean"] / e.target - 1
-            entry |= trained(method, e.target)
-        methods[method] = entry
-    by_target = {
-        str(target): {
-            method: tails(frame[(frame.method == method) & (frame.target == target)])
-            | trained(method, target)
-            for method in METHODS
-            if method != "unconstrained"
-        }
-        for target in e.targets
-    }
+    def rows_of(method: str, target: float) -> pd.DataFrame:
+        if method in UNTARGETED:
+            return frame[frame.method == method]
+        return frame[(frame.method == method) & (frame.target == target)]
+
+    def at_target(method: str, target: float) -> dict:
+        entry = tails(rows_of(method, target))
+        if method in UNTARGETED:
+            return entry
+        return entry | against_target(entry, target) | trained(method, target)
+
+    # a frame of an earlier jaxrec may lack the trivial references
+    served = [method for method in METHODS if method in set(frame.method)]
+    targeted = [method for method in served if method not in UNTARGETED]
     return {
         "experiment": dataclasses.asdict(e),
         "target": e.target,
         "tail_steps": [tail_start, e.test_steps - 1],
-        "methods": methods,
-        "by_target": by_target,
+        "bootstrap": {"draws": n_draws, "block_steps": block, "level": CI_LEVEL},
+        "methods": {method: at_target(method, e.target) for method in served},
+        "differences": differences(e.target),
+        "by_target": {
+            str(target): {
+                "methods": {method: at_target(method, target) for method in targeted},
+                "differences": differences(target),
+            }
+            for target in e.targets
+        },
     }
 
 
 def format_summary(summary: dict) -> str:
-    """The summary as a plain-text table: one row per method, mean ± 95% CI over seeds."""
+    """The summary as plain text: one row per method (tails with their bootstrap interval over
+    test samples, the head items' verdict against the +-5% band, the training cost), then the
+    learned methods' paired differences from FairCo (``*``: the interval excludes 0)."""
 
     def cell(entry: dict | None) -> str:
         if not entry:
             return "-"
+        if "ci_low" in entry:
+            return f"{entry['mean']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
         half = entry["ci95"]
         return f"{entry['mean']:.3f}" + ("" if math.isnan(half) else f" ± {half:.3f}")
 
-    header = (
-        f"{'method':<14} {'head/slate early':>17} {'head/slate tail':>17} "
-        f"{'clicks tail':>15} {'exposure Gini tail':>19} {'train head/slate':>17}"
-    )
+    boot = summary["bootstrap"]
     lines = [
         f"target: {summary['target']} head items per slate; tail = test steps "
-        f"{summary['tail_steps'][0]}-{summary['tail_steps'][1]}",
-        header,
+        f"{summary['tail_steps'][0]}-{summary['tail_steps'][1]}; [95% bootstrap interval over "
+        f"seeds and {boot['block_steps']}-step blocks of the tail]; train ± 95% t over seeds",
+        f"{'method':<14} {'head/slate early':>17} {'head/slate tail':>23} {'±5%?':>9} "
+        f"{'clicks tail':>23} {'exposure Gini tail':>23} {'train head/slate':>17}",
     ]
     for method, entry in summary["methods"].items():
         lines.append(
             f"{method:<14} {cell(entry['head_per_slate_early']):>17} "
-            f"{cell(entry['head_per_slate_tail']):>17} {cell(entry['clicks_tail']):>15} "
-            f"{cell(entry['exposure_gini_tail']):>19} "
+            f"{cell(entry['head_per_slate_tail']):>23} {entry.get('on_target', '-'):>9} "
+            f"{cell(entry['clicks_tail']):>23} {cell(entry['exposure_gini_tail']):>23} "
             f"{cell(entry.get('train_head_per_slate')):>17}"
         )
+    lines.append("difference from fairco (paired bootstrap; * significant)")
+    for pair, cells in summary["differences"].items():
+        parts = [
+            f"{name.removesuffix('_tail')} {c['mean']:+.3f} [{c['ci_low']:+.3f}, "
+            f"{c['ci_high']:+.3f}]{'*' if c['significant'] else ' '}"
+            for name, c in cells.items()
+            if name != "active_producers_tail"
+        ]
+        lines.append(f"  {pair:<22} " + "  ".join(parts))
     return "\n".join(lines)
 
 

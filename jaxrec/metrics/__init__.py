@@ -7,6 +7,7 @@ the value returned on degenerate input). :func:`lorenz_curve` alone is NumPy, fo
 from jaxrec.metrics.accuracy import auc, log_loss
 from jaxrec.metrics.bootstrap import (
     basic_interval,
+    block_resample_counts,
     percentile_interval,
     resample_counts,
     significant,
@@ -43,6 +44,7 @@ __all__ = [
     "POSITION_WEIGHT_KINDS",
     "auc",
     "basic_interval",
+    "block_resample_counts",
     "bucket_shares",
     "entropy",
     "expected_exposure",

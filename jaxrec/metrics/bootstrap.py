@@ -34,6 +34,43 @@ def resample_counts(key: jax.Array, n_units: int, n_draws: int) -> jax.Array:
     return jnp.zeros((n_draws, n_units), jnp.float32).at[rows, picks].add(1.0)
 
 
+def block_resample_counts(
+    key: jax.Array, n_series: int, length: int, block: int, n_draws: int
+) -> jax.Array:
+    """f32[n_draws, n_series * length]: multiplicities of the steps of ``n_series`` time series of
+    ``length`` steps (unit ``s * length + t``) under a two-level resample: the series with
+    replacement, then within each drawn series a moving-block bootstrap of its steps (Kunsch
+    1989): ``ceil(length / block)`` blocks of ``block`` consecutive steps, each starting anywhere
+    in the series, cut to ``length`` steps. Blocks keep the autocorrelation of neighbouring steps
+    that resampling single steps would break, so the interval of a mean over the steps is not
+    too narrow; a block of ``length`` steps or more resamples whole series.
+
+    Every row sums to ``n_series * length``; :func:`weighted_mean` evaluates a draw.
+
+    >>> import jax, jax.numpy as jnp
+    >>> counts = block_resample_counts(jax.random.key(0), 2, 6, 3, 4)  # 2 series of 6 steps
+    >>> counts.shape, counts.sum(axis=1).tolist()
+    ((4, 12), [12.0, 12.0, 12.0, 12.0])
+    >>> weighted_mean(jnp.ones(12), counts).tolist()  # a constant series: every draw is 1
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    if min(n_series, length, block, n_draws) < 1:
+        raise ConfigError(
+            "bootstrap",
+            "needs n_series, length, block and n_draws >= 1, got "
+            f"{n_series}, {length}, {block}, {n_draws}",
+        )
+    block = min(block, length)
+    n_blocks = -(-length // block)
+    series_key, start_key = jax.random.split(key)
+    series = jax.random.randint(series_key, (n_draws, n_series), 0, n_series)
+    starts = jax.random.randint(start_key, (n_draws, n_series, n_blocks), 0, length - block + 1)
+    steps = (starts[..., None] + jnp.arange(block)).reshape(n_draws, n_series, -1)[..., :length]
+    units = (series[..., None] * length + steps).reshape(n_draws, -1)
+    rows = jnp.arange(n_draws)[:, None]
+    return jnp.zeros((n_draws, n_series * length), jnp.float32).at[rows, units].add(1.0)
+
+
 def weighted_mean(values: jax.Array, counts: jax.Array) -> jax.Array:
     """``sum_u c_u x_u / sum_u c_u`` over the last axis of ``values`` f[..., n] for each row of
     ``counts`` f[B, n] (:func:`resample_counts`): f[B, ...]."""

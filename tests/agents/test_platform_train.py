@@ -4,6 +4,8 @@ between iterations, and the re-rankers' head items per slate against their quota
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,10 +13,13 @@ import pytest
 
 from jaxrec.agents.platform_cpo import PlatformAgentEnv
 from jaxrec.agents.platform_train import (
+    AGENT_SCORES,
     FAIRCO,
     FROZEN,
     PLAIN,
+    POPULAR_SCORES,
     QUOTA,
+    RANDOM_SCORES,
     Serving,
     WorldsAgentEnv,
     long_run_record,
@@ -131,6 +136,31 @@ def test_long_run_serving_modes(envs):
     np.testing.assert_allclose(frozen["head_per_slate"][0], 2.0, rtol=1e-6)
     plain, fair0 = run(PLAIN, 0.4, 0.0), run(FAIRCO, 0.4, 0.0)
     np.testing.assert_allclose(plain["clicks"], fair0["clicks"])
+
+
+def test_long_run_trivial_scorers(envs):
+    """The most-popular scorer serves what an agent scoring by current popularity serves; the
+    random scorer ignores the agent (two agents, one series) and is not the agent's own."""
+    base, _, params = envs
+
+    def noise(key, obs):
+        return jax.random.normal(key, obs.mask.shape)
+
+    def popularity(key, obs):
+        return jnp.broadcast_to(obs.platform.item_popularity, obs.mask.shape)
+
+    @partial(jax.jit, static_argnums=1)
+    def run(scorer, scores):
+        serving = Serving(jnp.int32(PLAIN), jnp.float32(0.4), jnp.float32(0.0), jnp.int32(scorer))
+        return serve_long_run(jax.random.key(3), base, params, scores, 12, serving)
+
+    by_popularity = run(AGENT_SCORES, popularity)
+    for name, series in run(POPULAR_SCORES, noise).items():
+        np.testing.assert_allclose(series, by_popularity[name], err_msg=name)
+    random_a, random_b = run(RANDOM_SCORES, noise), run(RANDOM_SCORES, popularity)
+    for name, series in random_a.items():
+        np.testing.assert_allclose(series, random_b[name], err_msg=name)
+    assert not np.allclose(random_a["clicks"], run(AGENT_SCORES, noise)["clicks"])
 
 
 def test_online_serving_learns_on_the_served_segments(envs):

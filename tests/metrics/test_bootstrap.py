@@ -11,6 +11,7 @@ import pytest
 from jaxrec.errors import ConfigError
 from jaxrec.metrics.bootstrap import (
     basic_interval,
+    block_resample_counts,
     group_aucs_and_log_loss,
     percentile_interval,
     resample_counts,
@@ -63,6 +64,57 @@ def test_interval_of_a_mean_has_the_normal_theory_width():
     assert low < values.mean() < high
 
 
+def block_counts_by_loop(key, n_series, length, block, n_draws):
+    """The multiplicities of :func:`block_resample_counts` rebuilt one block at a time from the
+    same random draws (series picks, then block starts)."""
+    block = min(block, length)
+    n_blocks = -(-length // block)
+    series_key, start_key = jax.random.split(key)
+    series = np.asarray(jax.random.randint(series_key, (n_draws, n_series), 0, n_series))
+    starts = np.asarray(
+        jax.random.randint(start_key, (n_draws, n_series, n_blocks), 0, length - block + 1)
+    )
+    counts = np.zeros((n_draws, n_series, length))
+    for d in range(n_draws):
+        for slot in range(n_series):
+            taken = 0
+            for start in starts[d, slot]:
+                for t in range(start, start + block):
+                    if taken < length:
+                        counts[d, series[d, slot], t] += 1
+                        taken += 1
+    return counts.reshape(n_draws, -1)
+
+
+@pytest.mark.parametrize("n_series, length, block", [(3, 10, 4), (2, 5, 9), (4, 6, 1)])
+def test_block_counts_match_a_loop_over_blocks(n_series, length, block):
+    key = jax.random.key(5)
+    counts = np.asarray(block_resample_counts(key, n_series, length, block, 30))
+    np.testing.assert_array_equal(counts, block_counts_by_loop(key, n_series, length, block, 30))
+    np.testing.assert_array_equal(counts.sum(axis=1), np.full(30, n_series * length))
+    if block >= length:  # whole series: every step of a series drawn equally often
+        per_series = counts.reshape(30, n_series, length)
+        np.testing.assert_array_equal(per_series, per_series[..., :1].repeat(length, axis=-1))
+
+
+def test_block_interval_covers_the_autocorrelation_single_steps_miss():
+    """The mean of an AR(1) series (phi 0.9): blocks of 100 steps give about the long-run
+    standard error ``sigma / ((1 - phi) sqrt(n))``; resampling single steps gives about
+    ``sigma / sqrt((1 - phi^2) n)``, four times too narrow."""
+    phi, n = 0.9, 6000
+    rng = np.random.default_rng(7)
+    noise = rng.normal(size=n)
+    series = np.zeros(n)
+    for t in range(1, n):
+        series[t] = phi * series[t - 1] + noise[t]
+    values = series.astype(np.float32)
+    key = jax.random.key(8)
+    blocks = np.asarray(weighted_mean(values, block_resample_counts(key, 1, n, 100, 1000)))
+    steps = np.asarray(weighted_mean(values, block_resample_counts(key, 1, n, 1, 1000)))
+    assert blocks.std() == pytest.approx(1 / ((1 - phi) * np.sqrt(n)), rel=0.25)
+    assert steps.std() == pytest.approx(1 / np.sqrt((1 - phi**2) * n), rel=0.15)
+
+
 def test_significance_and_validation():
     np.testing.assert_array_equal(
         significant(np.array([-1.0, 0.5, -2.0]), np.array([1.0, 2.0, -0.1])), [False, True, True]
@@ -71,6 +123,8 @@ def test_significance_and_validation():
         percentile_interval(np.zeros(10), level=1.5)
     with pytest.raises(ConfigError, match="bootstrap"):
         resample_counts(jax.random.key(0), 0, 10)
+    with pytest.raises(ConfigError, match="block"):
+        block_resample_counts(jax.random.key(0), 2, 10, 0, 10)
 
 
 def test_basic_interval_reflects_the_percentile_interval_about_the_estimate():
