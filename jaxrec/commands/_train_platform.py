@@ -157,7 +157,8 @@ def validate(args: argparse.Namespace):
     targets = args.targets or [args.head_per_slate]
     seeds = settings.run["seeds"]
     # CPO and PPO-Lagrangian per target and the unconstrained agent, per seed, each trained
-    # on --worlds worlds; six methods per target and seed at test
+    # on --worlds worlds; at test one program serves, per seed, the unconstrained agent, random,
+    # most-popular and five methods per target (the online agents after it, fewer at once)
     batch = seeds * (2 * len(targets) + 1)
     users, items = settings.world.n_users, args.top_items or settings.world.n_items
     estimate = max(
@@ -172,7 +173,7 @@ def validate(args: argparse.Namespace):
             n_items=items,
             dim=settings.world.dim,
             slate_size=settings.probe_env().slate_size,
-            n_worlds=6 * len(targets) * seeds,
+            n_worlds=(3 + 5 * len(targets)) * seeds,
         ),
     )
     what = f"{batch} agents on {args.worlds} worlds of {users} users x {items} items"
