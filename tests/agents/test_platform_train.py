@@ -4,8 +4,6 @@ between iterations, and the re-rankers' head items per slate against their quota
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -140,27 +138,27 @@ def test_long_run_serving_modes(envs):
 
 def test_long_run_trivial_scorers(envs):
     """The most-popular scorer serves what an agent scoring by current popularity serves; the
-    random scorer ignores the agent (two agents, one series) and is not the agent's own."""
+    random scorer ignores the agent (two agents, one series) and is not the agent's own. The
+    agent mixes noise and popularity by a traced weight, so one program serves every case."""
     base, _, params = envs
 
-    def noise(key, obs):
-        return jax.random.normal(key, obs.mask.shape)
+    @jax.jit
+    def run(scorer, noise_weight):
+        def scores(key, obs):
+            popularity = jnp.broadcast_to(obs.platform.item_popularity, obs.mask.shape)
+            noise = jax.random.normal(key, obs.mask.shape)
+            return noise_weight * noise + (1 - noise_weight) * popularity
 
-    def popularity(key, obs):
-        return jnp.broadcast_to(obs.platform.item_popularity, obs.mask.shape)
-
-    @partial(jax.jit, static_argnums=1)
-    def run(scorer, scores):
-        serving = Serving(jnp.int32(PLAIN), jnp.float32(0.4), jnp.float32(0.0), jnp.int32(scorer))
+        serving = Serving(jnp.int32(PLAIN), jnp.float32(0.4), jnp.float32(0.0), scorer)
         return serve_long_run(jax.random.key(3), base, params, scores, 12, serving)
 
-    by_popularity = run(AGENT_SCORES, popularity)
-    for name, series in run(POPULAR_SCORES, noise).items():
+    by_popularity = run(AGENT_SCORES, 0.0)
+    for name, series in run(POPULAR_SCORES, 1.0).items():
         np.testing.assert_allclose(series, by_popularity[name], err_msg=name)
-    random_a, random_b = run(RANDOM_SCORES, noise), run(RANDOM_SCORES, popularity)
+    random_a, random_b = run(RANDOM_SCORES, 1.0), run(RANDOM_SCORES, 0.0)
     for name, series in random_a.items():
         np.testing.assert_allclose(series, random_b[name], err_msg=name)
-    assert not np.allclose(random_a["clicks"], run(AGENT_SCORES, noise)["clicks"])
+    assert not np.allclose(random_a["clicks"], run(AGENT_SCORES, 1.0)["clicks"])
 
 
 def test_online_serving_learns_on_the_served_segments(envs):
