@@ -31,14 +31,8 @@ def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):
     assert not out.exists()
 
 
-def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    out = tmp_path / "run"
-    args = ["train", "platform", "--out", str(out), "--data", "ml-100k", "--data-dir", str(empty)]
-    assert main(args) == 2
-    assert "u.data" in capsys.readouterr().err
-    data = tmp_path / "ml"
+def write_ml100k(data):
+    """ML-100K's three files in its official format: 5 users who each rated all 8 items."""
     data.mkdir()
     (data / "u.data").write_text(
         "".join(f"{u}\t{i}\t4\t{100 + u * 10 + i}\n" for u in range(1, 6) for i in range(1, 9))
@@ -47,6 +41,17 @@ def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
         "".join(f"{i}|Film {i} (1995)|01-Jan-1995||x|{'|'.join(['0'] * 19)}\n" for i in range(1, 9))
     )
     (data / "u.user").write_text("".join(f"{u}|30|M|other|00000\n" for u in range(1, 6)))
+    return data
+
+
+def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "run"
+    args = ["train", "platform", "--out", str(out), "--data", "ml-100k", "--data-dir", str(empty)]
+    assert main(args) == 2
+    assert "u.data" in capsys.readouterr().err
+    data = write_ml100k(tmp_path / "ml")
     args = [*args[:-1], str(data), "--platform-users", "6"]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -55,6 +60,25 @@ def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--top-items" in err and "[1, 8]" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_memory_estimate_uses_the_catalogue_of_the_data(tmp_path, monkeypatch):
+    """A world fitted from ratings holds the data's items (8 here), not the config's 500 slots;
+    ``--top-items`` holds fewer."""
+    from jaxrec.commands import _sizes
+
+    data = write_ml100k(tmp_path / "ml")
+    seen = []
+    for name in ("training_bytes", "platform_bytes"):
+        real = getattr(_sizes, name)
+        monkeypatch.setattr(
+            _sizes, name, lambda real=real, **kw: seen.append(kw["n_items"]) or real(**kw)
+        )
+    argv = ["train", "platform", "--data", "ml-100k", "--data-dir", str(data)]
+    argv += ["--platform-users", "4", "--out", str(tmp_path / "run")]
+    assert main(argv, validate_only=True) == 0
+    assert main([*argv, "--top-items", "3"], validate_only=True) == 0
+    assert seen == [8, 8, 3, 3]
 
 
 @pytest.mark.slow

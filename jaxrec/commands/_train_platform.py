@@ -123,9 +123,10 @@ def register(modes: argparse._SubParsersAction) -> None:
 
 
 def validate(args: argparse.Namespace):
-    """Check the options, the config file, ``--out`` and the memory estimate; load and write
-    nothing. Returns the experiment's world, env and run settings (a
-    :class:`~jaxrec.experiments.config.SimulationConfig`; None with ``--print-config``)."""
+    """Check the options, the config file, ``--out`` and the memory estimate (reading a MovieLens
+    catalogue's size from its ratings); write nothing. Returns the experiment's world, env and run
+    settings (a :class:`~jaxrec.experiments.config.SimulationConfig`; None with
+    ``--print-config``)."""
     from jaxrec.commands._outputs import check_out
     from jaxrec.commands._sizes import check_fits, platform_bytes, training_bytes
     from jaxrec.experiments.config import load_experiment_config
@@ -161,6 +162,11 @@ def validate(args: argparse.Namespace):
     # most-popular and five methods per target (the online agents after it, fewer at once)
     batch = seeds * (2 * len(targets) + 1)
     users, items = settings.world.n_users, args.top_items or settings.world.n_items
+    if args.data != "synthetic" and args.top_items is None:
+        from jaxrec.data.loaders import load_ratings
+
+        # a world fitted from ratings holds the data's catalogue, not the config's item slots
+        items = load_ratings(args.data, data_dir(args)).n_items
     estimate = max(
         training_bytes(
             n_users=users * args.worlds,
