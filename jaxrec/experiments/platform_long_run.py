@@ -58,6 +58,7 @@ from jaxrec.metrics.bootstrap import (
     block_resample_counts,
     percentile_interval,
     significant,
+    weighted_mean,
 )
 
 METHODS = (
@@ -246,11 +247,12 @@ def summarise(
     n_tail = e.test_steps - tail_start
     resampled = block_resample_counts(jax.random.key(seed), e.seeds, n_tail, block, n_draws)
     # row 0 weighs every sample once: the estimate on the test as served
-    counts = np.concatenate([np.ones((1, e.seeds * n_tail)), np.asarray(resampled)])
+    counts = jnp.concatenate([jnp.ones((1, e.seeds * n_tail)), resampled])
 
     def tail_draws(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         late = rows[rows.step >= tail_start].sort_values(["seed", "step"])
-        return {name: counts @ late[name].to_numpy() / counts.sum(axis=1) for name in TAIL_FIGURES}
+        draws = np.asarray(weighted_mean(late[list(TAIL_FIGURES)].to_numpy().T, counts), float)
+        return dict(zip(TAIL_FIGURES, draws.T, strict=True))
 
     def interval(draws: np.ndarray) -> dict[str, float]:
         low, high = percentile_interval(draws[1:])
