@@ -68,29 +68,8 @@ def test_simulate_config_errors_name_the_field(tmp_path, capsys, text, field):
     assert not (tmp_path / "o" / "metrics.parquet").exists()
 
 
-def write_ml100k_format(directory, n_users=30, n_items=40, seed=0):
-    """A small ratings set in the official ML-100K file formats."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    directory.mkdir()
-    users = "".join(f"{u}|{20 + u}|M|other|0{u:04d}\n" for u in range(1, n_users + 1))
-    flags = "|".join(["0"] * 18 + ["1"])
-    items = "".join(
-        f"{i}|Film {i} (1990)|01-Jan-1990||http://x|{flags}\n" for i in range(1, n_items + 1)
-    )
-    ratings = []
-    for u in range(1, n_users + 1):
-        for i in rng.choice(n_items, size=12, replace=False) + 1:
-            ratings.append(f"{u}\t{i}\t{rng.integers(1, 6)}\t{880000000 + len(ratings)}\n")
-    (directory / "u.user").write_text(users, encoding="latin-1")
-    (directory / "u.item").write_text(items, encoding="latin-1")
-    (directory / "u.data").write_text("".join(ratings), encoding="latin-1")
-    return directory
-
-
-def test_simulate_on_a_world_fitted_from_movielens_files(tmp_path):
-    data_dir = write_ml100k_format(tmp_path / "ml-100k")
+def test_simulate_on_a_world_fitted_from_movielens_files(tmp_path, ml100k_files):
+    data_dir = ml100k_files(tmp_path / "ml-100k")
     config = tmp_path / "ml.toml"
     config.write_text(
         "[world]\nn_producers = 5\ndim = 4\n[env]\nslate_size = 4\n[run]\nsteps = 6\nworlds = 1\n"

@@ -31,27 +31,14 @@ def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):
     assert not out.exists()
 
 
-def write_ml100k(data):
-    """ML-100K's three files in its official format: 5 users who each rated all 8 items."""
-    data.mkdir()
-    (data / "u.data").write_text(
-        "".join(f"{u}\t{i}\t4\t{100 + u * 10 + i}\n" for u in range(1, 6) for i in range(1, 9))
-    )
-    (data / "u.item").write_text(
-        "".join(f"{i}|Film {i} (1995)|01-Jan-1995||x|{'|'.join(['0'] * 19)}\n" for i in range(1, 9))
-    )
-    (data / "u.user").write_text("".join(f"{u}|30|M|other|00000\n" for u in range(1, 6)))
-    return data
-
-
-def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
+def test_data_dir_without_files_and_too_many_users(tmp_path, capsys, ml100k_files):
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "run"
     args = ["train", "platform", "--out", str(out), "--data", "ml-100k", "--data-dir", str(empty)]
     assert main(args) == 2
     assert "u.data" in capsys.readouterr().err
-    data = write_ml100k(tmp_path / "ml")
+    data = ml100k_files(tmp_path / "ml", n_users=5, n_items=8, per_user=8)
     args = [*args[:-1], str(data), "--platform-users", "6"]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -62,12 +49,12 @@ def test_data_dir_without_files_and_too_many_users(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_memory_estimate_uses_the_catalogue_of_the_data(tmp_path, monkeypatch):
+def test_memory_estimate_uses_the_catalogue_of_the_data(tmp_path, monkeypatch, ml100k_files):
     """A world fitted from ratings holds the data's items (8 here), not the config's 500 slots;
     ``--top-items`` holds fewer."""
     from jaxrec.commands import _sizes
 
-    data = write_ml100k(tmp_path / "ml")
+    data = ml100k_files(tmp_path / "ml", n_users=5, n_items=8, per_user=8)
     seen = []
     for name in ("training_bytes", "platform_bytes"):
         real = getattr(_sizes, name)
