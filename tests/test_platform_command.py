@@ -69,24 +69,28 @@ def test_memory_estimate_uses_the_catalogue_of_the_data(tmp_path, monkeypatch, m
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_every_file(tmp_path):
+@pytest.mark.parametrize(("test_world", "worlds_served"), [("fresh", 1), ("continue", 2)])
+def test_tiny_run_writes_every_file(tmp_path, test_world, worlds_served):
     out = tmp_path / "run"
     code = main(
         [
             "train", "platform", "--out", str(out), "--iterations", "2", "--reset-every", "1",
             "--seeds", "2", "--worlds", "2", "--platform-users", "8", "--platform-items", "40",
             "--platform-steps", "6", "--platform-train-steps", "3", "--targets", "0.5,1",
-            "--no-progress",
+            "--no-progress", "--test-world", test_world,
         ]
     )  # fmt: skip
     assert code == 0
     frame = pd.read_parquet(out / "long_run.parquet")
-    assert {"method", "seed", "step", "head_per_slate", "clicks", "exposure_gini"} <= set(frame)
-    assert "active_producers" in frame
+    assert {"method", "seed", "world", "step", "head_per_slate", "clicks"} <= set(frame)
+    assert {"exposure_gini", "active_producers"} <= set(frame)
     # the unconstrained agent, random and most-popular once, seven methods per target; 2 targets,
-    # 2 seeds, 6 steps
-    assert len(frame) == (3 + 7 * 2) * 2 * 6
+    # 2 seeds, the worlds served, 6 steps
+    assert len(frame) == (3 + 7 * 2) * 2 * worlds_served * 6
+    assert set(frame.world) == set(range(worlds_served))
     summary = json.loads((out / "summary.json").read_text())
+    spread = summary["methods"]["cpo"].get("head_per_slate_tail_by_world")
+    assert (spread is not None) == (worlds_served > 1)
     assert set(summary["methods"]) == {
         "cpo", "ppo_lag", "cpo_online", "ppo_lag_online", "fairco", "frozen_rerank",
         "quota_rerank", "unconstrained", "random", "most_popular",
@@ -148,6 +152,20 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
         }
     )
     summary = summarise(pd.DataFrame(rows), training, e)
+    # the same means served on two worlds per seed, 0.5 above and below: the summary averages
+    # the worlds first, and reports each (seed, world) tail's range
+    by_world = pd.DataFrame(
+        [row | {"world": w, "head_per_slate": row["head_per_slate"] + 0.5 - w} for row in rows
+         for w in (0, 1)]
+    )  # fmt: skip
+    two_worlds = summarise(by_world, training, e)
+    spread = two_worlds["methods"]["cpo"]["head_per_slate_tail_by_world"]
+    assert spread == {"min": 2.0, "median": pytest.approx(3.0), "max": 4.0}
+    entries = [*two_worlds["methods"].values(), *two_worlds["by_target"]["1.0"]["methods"].values()]
+    for entry in entries:
+        del entry["head_per_slate_tail_by_world"]
+    assert two_worlds == summary
+    assert "head_per_slate_tail_by_world" not in summary["methods"]["cpo"]  # one world served
     cpo = summary["methods"]["cpo"]
     assert cpo["head_per_slate_tail"]["mean"] == pytest.approx(3.0)
     # t interval over two seed means 2.5, 3.5: t(0.975, 1) * 0.7071 / sqrt(2) = 12.7062 * 0.5

@@ -111,14 +111,28 @@ class WorldsAgentEnv:
 
     def record(self, state, next_state, reward, cost, info) -> dict[str, jax.Array]:
         """:func:`long_run_record` of one step of these worlds (as :meth:`step` returns it, the
-        costs rescaled per served slate), averaged over the worlds: for ``make_train``'s
-        ``record``, so an agent that keeps learning reports the long run's series."""
+        costs rescaled per served slate), each series f32[W], one value per world: for
+        ``make_train``'s ``record``, so an agent that keeps learning reports the long run's
+        series."""
         unfold = lambda x: x.reshape(self.n_worlds, self.users_per_world, *x.shape[1:])  # noqa: E731
         info = jax.tree.map(unfold, info)
         served = jnp.maximum(info["served"].sum(axis=1, keepdims=True), 1)
         raw_cost = unfold(cost) * served / self.users_per_world  # undo step's rescaling
-        series = jax.vmap(long_run_record)(state, next_state, unfold(reward), raw_cost, info)
-        return jax.tree.map(lambda x: x.mean(axis=0), series)
+        return jax.vmap(long_run_record)(state, next_state, unfold(reward), raw_cost, info)
+
+    def world(self, world: tuple[AgentObservation, EnvState], index) -> tuple:
+        """World ``index`` of this env's ``(obs, state)`` as a world of the base env (the inverse
+        of :meth:`single` for one world): for serving the training worlds where they are."""
+        obs, state = world
+        pick = lambda x: x[index]  # noqa: E731
+        history = obs.history.reshape(self.n_worlds, self.users_per_world, *obs.history.shape[1:])
+        obs = obs.replace(
+            history=history[index],
+            features=obs.features[index],
+            mask=obs.mask[index],
+            platform=jax.tree.map(pick, obs.platform),
+        )
+        return obs, jax.tree.map(pick, state)
 
     def single(self, obs: AgentObservation, state: EnvState) -> tuple[AgentObservation, EnvState]:
         """One world of the base env (``obs``, ``state``) as a world of this env (``n_worlds`` must
@@ -216,12 +230,15 @@ def serve_long_run(
     scores_fn: Callable[[jax.Array, AgentObservation], jax.Array],
     steps: int,
     serving: Serving,
+    world: tuple[AgentObservation, EnvState] | None = None,
 ) -> dict[str, jax.Array]:
-    """Serve one fresh world (after ``env``'s burn-in) for ``steps`` steps with slates from
-    ``scores_fn(key, obs)`` f32[U, M] (or, by ``serving.scorer``, from uniform noise or the items'
-    current popularity), as is or re-ranked (``serving``): the quota on live labels,
-    the quota on the labels frozen at the first served step, or FairCo on the standardized scores
-    (its exposure memory carried in the scan).
+    """Serve one world for ``steps`` steps with slates from ``scores_fn(key, obs)`` f32[U, M] (or,
+    by ``serving.scorer``, from uniform noise or the items' current popularity), as is or
+    re-ranked (``serving``): the quota on live labels, the quota on the labels frozen at the first
+    served step, or FairCo on the standardized scores (its exposure memory carried in the scan).
+    The world is a fresh one drawn from ``key`` (after ``env``'s burn-in), or ``world``, an
+    ``(obs, state)`` of ``env`` (a training world where training left it,
+    :meth:`WorldsAgentEnv.world`), served from where it is.
 
     Returns per-step f32[steps] series (:data:`LONG_RUN_SERIES`): ``head_per_slate`` head items
     (by the labels at serving time: the constrained quantity) per served slate, ``cost`` mean cost
@@ -229,7 +246,7 @@ def serve_long_run(
     over live items, ``active_producers``, ``relabelled`` (1 where the labels changed).
     """
     k = env.platform.slate_size
-    obs, state = env.reset(key, params)
+    obs, state = env.reset(key, params) if world is None else world
     frozen = freeze_labels(obs.platform)
 
     def step(carry, step_key):
@@ -281,21 +298,24 @@ def serve_online(
     params: EnvParams,
     steps: int,
 ) -> dict[str, jax.Array]:
-    """Deploy a trained agent on one fresh world, the world :func:`serve_long_run` serves with
-    the same ``key``, for ``steps`` steps while it goes on learning: after every ``episode_len``
-    served steps one update of its algorithm (CPO or PPO-Lagrangian) on the segment just served,
-    held to ``cost_limit`` (episode scale, as in training), its critics, multiplier and cost
-    margin carried over from training. The constraint then follows the world as it ages, which a
-    frozen policy cannot.
+    """Deploy a trained agent for ``steps`` steps while it goes on learning: after every
+    ``episode_len`` served steps one update of its algorithm (CPO or PPO-Lagrangian) on the
+    segment just served, held to ``cost_limit`` (episode scale, as in training), its critics,
+    multiplier and cost margin carried over from training. The constraint then follows the world
+    as it ages, which a frozen policy cannot.
 
-    ``trainer`` is ``make_train(config, env, params, record=env.record)`` on a one-world
+    ``trainer`` is ``make_train(config, env, params, record=env.record)`` on a
     :class:`WorldsAgentEnv` ``env``; ``runner`` the agent's trained
-    :class:`jaxrec.agents.train.RunnerState` (any training worlds; they are replaced). Returns
-    :data:`LONG_RUN_SERIES` f32[steps] each, as :func:`serve_long_run`.
+    :class:`jaxrec.agents.train.RunnerState`. With a one-world ``env`` the agent serves a fresh
+    world, the world :func:`serve_long_run` serves with the same ``key`` (the runner's training
+    worlds are replaced); with the training env it serves its training worlds from where training
+    left them. Returns :data:`LONG_RUN_SERIES` f32[W, steps] each, one row per world served.
     """
     env = trainer.env
-    world = env.single(*env.base.reset(key, params))
-    runner = runner._replace(world=world, key=jax.random.fold_in(key, 2))
+    if env.n_worlds == 1:
+        runner = runner._replace(world=env.single(*env.base.reset(key, params)))
+    runner = runner._replace(key=jax.random.fold_in(key, 2))
     segments = -(-steps // env.episode_len)
     _, metrics = trainer.iterate(runner, segments, cost_limit, params)
-    return jax.tree.map(lambda x: x.reshape(-1)[:steps], metrics["steps"])
+    # f32[segments, T, W] -> f32[W, steps]
+    return jax.tree.map(lambda x: x.reshape(-1, env.n_worlds)[:steps].T, metrics["steps"])

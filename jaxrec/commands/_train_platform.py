@@ -81,6 +81,13 @@ def register(modes: argparse._SubParsersAction) -> None:
         help="fresh training worlds every this many iterations (0 = never; default 10)",
     )
     platform.add_argument(
+        "--test-world",
+        choices=("fresh", "continue"),
+        default="fresh",
+        help="what the test serves: a fresh world per seed, or the worlds each agent trained on, "
+        "from where training left them (default fresh)",
+    )
+    platform.add_argument(
         "--head-per-slate",
         type=nonnegative_float,
         default=1.0,
@@ -201,6 +208,7 @@ def long_run_experiment(args: argparse.Namespace, settings):
         data=args.data,
         data_dir=data_dir(args) if args.data != "synthetic" else None,
         top_items=args.top_items,
+        test_world=args.test_world,
         n_users=world.n_users,
         n_items=world.n_items,
         n_producers=world.n_producers,

@@ -5,7 +5,10 @@ long test beside the static and dynamic re-rankers.
 For every target ``t`` (head items per slate) and seed, CPO and PPO-Lagrangian are trained with
 the limit ``t * train_steps`` on ``n_worlds`` continuing worlds
 (:class:`jaxrec.agents.platform_train.WorldsAgentEnv`), CPO also without a limit (the
-unconstrained agent). Each seed's agents then serve one fresh world for ``test_steps`` steps:
+unconstrained agent). Each seed's agents then serve for ``test_steps`` steps one fresh world, or
+(``test_world="continue"``) the ``n_worlds`` worlds they trained on, from where training left them
+(the deployment of an agent on the platform it was trained on; the re-rankers and the trivial
+references serve the unconstrained agent's training worlds, the platform a fix is imposed on):
 
 - ``cpo``, ``ppo_lag``, ``unconstrained``: the agents' sampled slates, the policy frozen;
 - ``cpo_online``, ``ppo_lag_online``: the same trained agents deployed while they go on learning,
@@ -80,11 +83,12 @@ UNTARGETED = ("unconstrained", "random", "most_popular")
 def run_long_run(e: LongRunExperiment, progress: bool = True):
     """Train, then serve every method for ``e.test_steps`` steps per target and seed.
 
-    Returns ``(frame, training)``: the tidy frame (one row per method, target, seed and test
-    step: ``method, target, seed, step`` and :data:`LONG_RUN_SERIES`; the unconstrained agent's
-    rows have target NaN) and the training log (one row per trained method, target, seed and
-    iteration: ``method, target, seed, iteration, head_per_slate`` (the iteration's mean episode
-    cost per served slate, the constrained quantity) and :data:`jaxrec.agents.train.TRAINING_METRICS`).
+    Returns ``(frame, training)``: the tidy frame (one row per method, target, seed, world
+    served and test step: ``method, target, seed, world, step`` and :data:`LONG_RUN_SERIES`; the
+    untargeted methods' rows have target NaN) and the training log (one row per trained method,
+    target, seed and iteration: ``method, target, seed, iteration, head_per_slate`` (the
+    iteration's mean episode cost per served slate, the constrained quantity) and
+    :data:`jaxrec.agents.train.TRAINING_METRICS`).
     """
     world = build_world(e)
     test_env, train_env, params = make_envs(e, world)
@@ -129,12 +133,24 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         np.asarray(c) for c in zip(*runs, strict=True)
     )
     ppo_rows = np.minimum(pick, n_targets - 1)
-    policies = jax.tree.map(
-        lambda c, p: jnp.where(
-            jnp.asarray(table == 1).reshape(-1, *([1] * (c.ndim - 1))), p[ppo_rows], c[pick]
-        ),
-        cpo_policies,
-        ppo_policies,
+
+    def of_runs(cpo_table, ppo_table):
+        """Per served run, the row of the CPO table (leaves [targets + 1, ...]) or of the
+        PPO-Lagrangian table (leaves [targets, ...]) it serves."""
+        return jax.tree.map(
+            lambda c, p: jnp.where(
+                jnp.asarray(table == 1).reshape(-1, *([1] * (c.ndim - 1))), p[ppo_rows], c[pick]
+            ),
+            cpo_table,
+            ppo_table,
+        )
+
+    policies = of_runs(cpo_policies, ppo_policies)
+    # the worlds each run serves under test_world="continue": its agent's training worlds
+    worlds = (
+        of_runs(agents["cpo"][1].world, agents["ppo_lag"][1].world)
+        if e.test_world == "continue"
+        else None
     )
     targets = np.where(target_index >= 0, np.asarray(e.targets)[target_index], e.target)
     serving = Serving(
@@ -145,20 +161,34 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
     )
     test_keys = jax.random.split(jax.random.key(e.world_seed + 1000), e.seeds)
 
-    def serve(policy, key, serving, params):
+    def serve(policy, key, serving, params, worlds):
+        """One seed's run: f32[worlds served, steps] per series."""
         scores = policy_scores(policy, config, test_env)
-        return serve_long_run(key, test_env, params, scores, e.test_steps, serving)
+        if worlds is None:
+            series = serve_long_run(key, test_env, params, scores, e.test_steps, serving)
+            return jax.tree.map(lambda x: x[None], series)
 
-    over_seeds = jax.vmap(serve, in_axes=(0, 0, None, None))
-    series = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, 0, None)))(
-        policies, test_keys, serving, params
+        def one(index):
+            world = train_env.world(worlds, index)
+            key_of_world = jax.random.fold_in(key, index)
+            return serve_long_run(
+                key_of_world, test_env, params, scores, e.test_steps, serving, world
+            )
+
+        # one world at a time: the memory of a fresh test, whatever the number of worlds
+        return jax.lax.map(one, jnp.arange(e.n_worlds))
+
+    over_seeds = jax.vmap(serve, in_axes=(0, 0, None, None, 0))
+    series = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, 0, None, 0)))(
+        policies, test_keys, serving, params, worlds
     )
     series = jax.device_get(series)
     frames = [
         _series_frame(series, index, name, int(target_index[index]), e)
         for index, name in enumerate(method)
     ]
-    online = _serve_online(agents, test_env, params, test_keys, limits, e)
+    serving_env = train_env if e.test_world == "continue" else WorldsAgentEnv(test_env, 1)
+    online = _serve_online(agents, serving_env, params, test_keys, limits, e)
     for name, series in online.items():
         frames += [
             _series_frame(series, index, f"{name}_online", index, e) for index in range(n_targets)
@@ -167,13 +197,13 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
 
 
 def _serve_online(
-    agents: dict, test_env, params, test_keys, limits: list[float], e: LongRunExperiment
+    agents: dict, env: WorldsAgentEnv, params, test_keys, limits: list[float], e: LongRunExperiment
 ) -> dict:
-    """Each trained constrained agent (per target and seed) deployed on its seed's test world
-    while it goes on learning (:func:`jaxrec.agents.platform_train.serve_online`), held to its
-    training limit (``limits``, one per target): per agent name, :data:`LONG_RUN_SERIES`
-    f32[targets, seeds, test_steps]."""
-    env = WorldsAgentEnv(test_env, 1)
+    """Each trained constrained agent (per target and seed) deployed while it goes on learning
+    (:func:`jaxrec.agents.platform_train.serve_online`) on ``env``: a one-world env serves the
+    seed's fresh test world, the training env the agent's own training worlds; held to its
+    training limit (``limits``, one per target). Per agent name, :data:`LONG_RUN_SERIES`
+    f32[targets, seeds, worlds served, test_steps]."""
     limits = jnp.asarray(limits, jnp.float32)
     out = {}
     for name in ("cpo", "ppo_lag"):
@@ -192,13 +222,19 @@ def _serve_online(
 
 
 def _series_frame(series, index: int, method: str, target_index: int, e: LongRunExperiment):
-    """Rows of one served run: ``series[name][index]`` f[seeds, test_steps] as tidy rows."""
+    """Rows of one served run: ``series[name][index]`` f[seeds, worlds, test_steps] as tidy
+    rows."""
+    seeds, worlds, steps = np.asarray(series["head_per_slate"][index]).shape
+    seed, world, step = np.meshgrid(
+        np.arange(seeds), np.arange(worlds), np.arange(steps), indexing="ij"
+    )
     return pd.DataFrame(
         {
             "method": method,
             "target": e.targets[target_index] if target_index >= 0 else math.nan,
-            "seed": np.repeat(np.arange(e.seeds), e.test_steps),
-            "step": np.tile(np.arange(e.test_steps), e.seeds),
+            "seed": seed.ravel(),
+            "world": world.ravel(),
+            "step": step.ravel(),
             **{name: np.asarray(series[name][index]).ravel() for name in LONG_RUN_SERIES},
         }
     )
@@ -245,6 +281,14 @@ def summarise(
     ``outside`` it, or is ``undecided``."""
     tail_start = e.test_steps // 2
     n_tail = e.test_steps - tail_start
+    by_world = frame
+    # the worlds served, averaged per step (a frame of an earlier jaxrec, without a world column,
+    # served one world per seed)
+    if "world" in frame:
+        keys = ["method", "target", "seed", "step"]
+        series = [name for name in LONG_RUN_SERIES if name in frame]
+        frame = frame.groupby(keys, dropna=False, sort=False)[series].mean()
+        frame = frame.reset_index()
     resampled = block_resample_counts(jax.random.key(seed), e.seeds, n_tail, block, n_draws)
     # row 0 weighs every sample once: the estimate on the test as served
     counts = jnp.concatenate([jnp.ones((1, e.seeds * n_tail)), resampled])
@@ -268,6 +312,15 @@ def summarise(
         }
         out["head_per_slate_early"] = _mean_ci(early["head_per_slate"].mean().to_numpy())
         return out
+
+    def world_spread(method: str, target: float) -> dict:
+        """The tail's head items per slate of each world served (each seed's): their range."""
+        rows = rows_of(method, target, by_world)
+        if "world" not in rows or rows.world.nunique() < 2:
+            return {}
+        late = rows[rows.step >= tail_start].groupby(["seed", "world"]).head_per_slate.mean()
+        spread = {"min": late.min(), "median": late.median(), "max": late.max()}
+        return {"head_per_slate_tail_by_world": {k: float(v) for k, v in spread.items()}}
 
     def against_target(entry: dict, target: float) -> dict:
         tail = entry["head_per_slate_tail"]
@@ -311,13 +364,16 @@ def summarise(
         cost = _mean_ci(rows.groupby("seed").head_per_slate.mean().to_numpy())
         return {"train_head_per_slate": cost, "train_cost_over_limit": cost["mean"] / target - 1}
 
-    def rows_of(method: str, target: float) -> pd.DataFrame:
+    def rows_of(method: str, target: float, source: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The rows of ``method`` at ``target`` in ``source`` (default: the frame averaged over
+        the worlds served)."""
+        source = frame if source is None else source
         if method in UNTARGETED:
-            return frame[frame.method == method]
-        return frame[(frame.method == method) & (frame.target == target)]
+            return source[source.method == method]
+        return source[(source.method == method) & (source.target == target)]
 
     def at_target(method: str, target: float) -> dict:
-        entry = tails(rows_of(method, target))
+        entry = tails(rows_of(method, target)) | world_spread(method, target)
         if method in UNTARGETED:
             return entry
         return entry | against_target(entry, target) | trained(method, target)
@@ -361,14 +417,17 @@ def format_summary(summary: dict) -> str:
         f"{summary['tail_steps'][0]}-{summary['tail_steps'][1]}; [95% bootstrap interval over "
         f"seeds and {boot['block_steps']}-step blocks of the tail]; train ± 95% t over seeds",
         f"{'method':<14} {'head/slate early':>17} {'head/slate tail':>23} {'±5%?':>9} "
-        f"{'clicks tail':>23} {'exposure Gini tail':>23} {'train head/slate':>17}",
+        f"{'clicks tail':>23} {'exposure Gini tail':>23} {'train head/slate':>17} "
+        f"{'tail by world':>14}",
     ]
     for method, entry in summary["methods"].items():
+        spread = entry.get("head_per_slate_tail_by_world")
+        by_world = f"{spread['min']:.2f}-{spread['max']:.2f}" if spread else "-"
         lines.append(
             f"{method:<14} {cell(entry['head_per_slate_early']):>17} "
             f"{cell(entry['head_per_slate_tail']):>23} {entry.get('on_target', '-'):>9} "
             f"{cell(entry['clicks_tail']):>23} {cell(entry['exposure_gini_tail']):>23} "
-            f"{cell(entry.get('train_head_per_slate')):>17}"
+            f"{cell(entry.get('train_head_per_slate')):>17} {by_world:>14}"
         )
     lines.append("difference from fairco (paired bootstrap; * significant)")
     for pair, cells in summary["differences"].items():
@@ -405,9 +464,10 @@ def plot_long_run(frame: pd.DataFrame, e: LongRunExperiment, window: int = 10):
         ax.set_xlabel("test step")
     axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
     axes[0].legend(fontsize=8)
+    served = "a fresh world" if e.test_world == "fresh" else f"the {e.n_worlds} training worlds"
     fig.suptitle(
         f"{e.data} world: labels recomputed every {e.relabel_every} steps, popularity_beta "
-        f"{e.popularity_beta:g}; {e.seeds} seeds"
+        f"{e.popularity_beta:g}; {e.seeds} seeds, each serving {served}"
     )
     fig.tight_layout()
     return fig

@@ -15,6 +15,9 @@ from jaxrec.envs.platform import PlatformEnv
 from jaxrec.errors import ConfigError
 
 DATA_CHOICES = ("synthetic", *DATASETS)
+# where the test serves: a fresh world per seed, or each agent's training worlds where training
+# left them (the platform it was trained on, deployed)
+TEST_WORLDS = ("fresh", "continue")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +32,14 @@ class LongRunExperiment:
     larger per episode). ``n_users`` users per world are drawn from the world's pool (a
     MovieLens world's pool is the data's users). ``top_items``: a MovieLens world keeps only the
     data's this many most-rated items (:func:`~jaxrec.data.loaders.most_rated_items`; None = all).
+    ``test_world`` (:data:`TEST_WORLDS`): ``"fresh"`` serves one fresh world per seed;
+    ``"continue"`` serves the ``n_worlds`` worlds each agent trained on, from where training left
+    them (the re-rankers and the trivial references serve the unconstrained agent's).
     """
 
     data: str = "synthetic"
     data_dir: str | None = None
+    test_world: str = "fresh"
     top_items: int | None = None
     n_users: int = 256
     n_items: int = 500
@@ -60,6 +67,10 @@ class LongRunExperiment:
     def __post_init__(self) -> None:
         if self.data not in DATA_CHOICES:
             raise ConfigError("--data", f"must be one of {DATA_CHOICES}, got {self.data!r}")
+        if self.test_world not in TEST_WORLDS:
+            raise ConfigError(
+                "--test-world", f"must be one of {TEST_WORLDS}, got {self.test_world!r}"
+            )
         for name in (
             "n_users",
             "n_items",

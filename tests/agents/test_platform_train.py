@@ -48,8 +48,9 @@ def envs():
 
 def test_folded_worlds_equal_single_worlds(envs):
     """World w of the batch is the base env with world w's key: same histories and rewards; the
-    batch's long-run record (costs rescaled per served slate) is the mean over worlds of
-    :func:`long_run_record` on each world's own step (raw costs)."""
+    batch's long-run record (costs rescaled per served slate) is :func:`long_run_record` on each
+    world's own step (raw costs); :meth:`WorldsAgentEnv.world` gives back each world's own
+    ``(obs, state)``."""
     base, worlds, params = envs
     key = jax.random.key(3)
     obs, state = jax.jit(worlds.reset)(key, params)
@@ -65,6 +66,7 @@ def test_folded_worlds_equal_single_worlds(envs):
     ):
         o, s = reset(wk, params)
         np.testing.assert_allclose(obs.history[w * U : (w + 1) * U], o.history)
+        jax.tree.map(np.testing.assert_array_equal, worlds.world((obs, state), w), (o, s))
         sl = select(action[w * U : (w + 1) * U], o, params)
         np.testing.assert_array_equal(slates[w * U : (w + 1) * U], sl)
         o2, s2, r, c, *_, inf = step(sk, s, sl, params)
@@ -78,19 +80,30 @@ def test_folded_worlds_equal_single_worlds(envs):
     assert not np.asarray(info["served"]).all()  # the test covered empty slots
     got = jax.jit(worlds.record)(state, state2, reward, cost, info)
     for name, value in got.items():
-        want = np.mean([float(one[name]) for one in per_world])
-        np.testing.assert_allclose(float(value), want, rtol=1e-5, err_msg=name)
+        want = [float(one[name]) for one in per_world]
+        np.testing.assert_allclose(value, want, rtol=1e-5, err_msg=name)
 
 
-def test_continuing_training_carries_the_worlds(envs):
-    """Two iterations advance the same worlds by two segments (no reset in between)."""
+@pytest.fixture(scope="module")
+def on_worlds(envs):
+    """A CPO trainer on the ``W`` continuing worlds (recording the long run's series per world),
+    its first runner, and two of its iterations as one compiled function ``two(runner, limit)``,
+    shared by the tests below so that they compile it once."""
     _, worlds, params = envs
-    config = CPOConfig(iterations=2, hidden=(8,), critic_steps=2, critic_batch=64)
-    train = make_train(config, worlds, params)
-    runner = train.init(jax.random.key(0), params)
+    config = CPOConfig(iterations=1, hidden=(8,), critic_steps=2, critic_batch=64)
+    trainer = make_train(config, worlds, params, record=worlds.record)
+    runner = trainer.init(jax.random.key(0), params)
+    two = jax.jit(lambda runner, limit: trainer.iterate(runner, 2, limit, params))
+    return trainer, runner, two
+
+
+def test_continuing_training_carries_the_worlds(envs, on_worlds):
+    """Two iterations advance the same worlds by two segments (no reset in between)."""
+    _, worlds, _ = envs
+    _, runner, two = on_worlds
     start = np.asarray(runner.world[1].step)
     np.testing.assert_array_equal(start, 2)  # burn-in
-    runner, metrics = jax.jit(lambda r: train.iterate(r, 2, 10.0, params))(runner)
+    runner, metrics = two(runner, 10.0)
     np.testing.assert_array_equal(np.asarray(runner.world[1].step), start + 2 * 4)
     assert np.all(np.isfinite(metrics["episode_cost"]))
     assert trajectory_bytes(worlds) == 4 * 4 * W * U * (3 * D + D + 1 + 6)
@@ -173,18 +186,57 @@ def test_online_serving_learns_on_the_served_segments(envs):
     key = jax.random.key(7)
     series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 10))(runner)
     assert {name: v.shape for name, v in series.items()} == {
-        name: (10,) for name in ("head_per_slate", "cost", "clicks", "exposure_gini",
+        name: (1, 10) for name in ("head_per_slate", "cost", "clicks", "exposure_gini",
                                  "active_producers", "relabelled")
     }  # fmt: skip
     # by hand: the same world and key, three whole segments
     world = one.single(*jax.jit(base.reset)(key, params))
     start = runner._replace(world=world, key=jax.random.fold_in(key, 2))
     after, metrics = jax.jit(lambda r: trainer.iterate(r, 3, 4.0, params))(start)
-    steps = metrics["steps"]["head_per_slate"]  # [segments, T]
-    np.testing.assert_allclose(steps.reshape(-1)[:10], series["head_per_slate"], rtol=1e-6)
+    steps = metrics["steps"]["head_per_slate"][..., 0]  # [segments, T] of the one world
+    np.testing.assert_allclose(steps.reshape(-1)[:10], series["head_per_slate"][0], rtol=1e-6)
     np.testing.assert_allclose(steps.sum(axis=1), metrics["episode_cost"], rtol=1e-5)
     moved = jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(), after.policy,
                          runner.policy)  # fmt: skip
     assert max(jax.tree.leaves(moved)) > 0  # the agent learned while it served
     with pytest.raises(ConfigError, match="n_worlds"):
         worlds.single(*world)
+
+
+def test_serving_a_world_where_it_is(envs, on_worlds):
+    """``serve_long_run`` given a world serves it from where it is: given the fresh world its key
+    draws, it serves what the fresh run serves; given a training world advanced by training, it
+    serves that world, not a fresh one."""
+    base, worlds, params = envs
+    _, runner, two = on_worlds
+    serving = Serving(jnp.int32(FAIRCO), jnp.float32(0.4), jnp.float32(1.0))
+
+    def scores(key, obs):
+        return jax.random.normal(key, obs.mask.shape)
+
+    @jax.jit
+    def run(key, world):
+        return serve_long_run(key, base, params, scores, 6, serving, world)
+
+    key = jax.random.key(5)
+    fresh = jax.jit(lambda k: serve_long_run(k, base, params, scores, 6, serving))(key)
+    given = run(key, jax.jit(base.reset)(key, params))
+    for name, series in fresh.items():  # two programs: float sums may differ in order
+        np.testing.assert_allclose(series, given[name], rtol=1e-5, err_msg=name)
+    trained, _ = two(runner, 10.0)
+    world = worlds.world(trained.world, 1)
+    assert int(world[1].step) == 2 + 2 * 4  # burn-in and two training segments
+    assert not np.allclose(run(key, world)["clicks"], fresh["clicks"])
+
+
+def test_online_serving_on_the_training_worlds(envs, on_worlds):
+    """With the training env, ``serve_online`` goes on training on the runner's own worlds:
+    per-world series f32[W, steps] equal to the training iterations continued by hand."""
+    _, _, params = envs
+    trainer, runner, two = on_worlds
+    key = jax.random.key(8)
+    series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 7))(runner)
+    assert series["head_per_slate"].shape == (W, 7)
+    _, metrics = two(runner._replace(key=jax.random.fold_in(key, 2)), 4.0)
+    by_hand = metrics["steps"]["head_per_slate"].reshape(-1, W)[:7].T
+    np.testing.assert_allclose(series["head_per_slate"], by_hand, rtol=1e-6)
