@@ -297,6 +297,7 @@ def serve_online(
     cost_limit: jax.Array,
     params: EnvParams,
     steps: int,
+    fresh_world: bool = True,
 ) -> dict[str, jax.Array]:
     """Deploy a trained agent for ``steps`` steps while it goes on learning: after every
     ``episode_len`` served steps one update of its algorithm (CPO or PPO-Lagrangian) on the
@@ -306,13 +307,14 @@ def serve_online(
 
     ``trainer`` is ``make_train(config, env, params, record=env.record)`` on a
     :class:`WorldsAgentEnv` ``env``; ``runner`` the agent's trained
-    :class:`jaxrec.agents.train.RunnerState`. With a one-world ``env`` the agent serves a fresh
-    world, the world :func:`serve_long_run` serves with the same ``key`` (the runner's training
-    worlds are replaced); with the training env it serves its training worlds from where training
-    left them. Returns :data:`LONG_RUN_SERIES` f32[W, steps] each, one row per world served.
+    :class:`jaxrec.agents.train.RunnerState`. With ``fresh_world`` (``env`` must then have one
+    world) the agent serves a fresh world, the world :func:`serve_long_run` serves with the same
+    ``key`` (the runner's training worlds are replaced); without, ``env`` is the training env and
+    the agent serves its training worlds from where training left them. Returns
+    :data:`LONG_RUN_SERIES` f32[W, steps] each, one row per world served.
     """
     env = trainer.env
-    if env.n_worlds == 1:
+    if fresh_world:
         runner = runner._replace(world=env.single(*env.base.reset(key, params)))
     runner = runner._replace(key=jax.random.fold_in(key, 2))
     segments = -(-steps // env.episode_len)

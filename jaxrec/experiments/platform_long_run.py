@@ -211,8 +211,9 @@ def _serve_online(
         trainer = make_train(config, env, params, record=env.record)
         runners = jax.tree.map(lambda x: x[: len(e.targets)], runner)  # drop CPO's no-limit row
 
-        def serve(runner, key, limit):
-            return serve_online(key, trainer, runner, limit, params, e.test_steps)  # noqa: B023
+        def serve(runner, key, limit, trainer=trainer):
+            fresh = e.test_world == "fresh"
+            return serve_online(key, trainer, runner, limit, params, e.test_steps, fresh)
 
         over_seeds = jax.vmap(serve, in_axes=(0, 0, None))
         out[name] = jax.device_get(

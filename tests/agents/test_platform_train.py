@@ -235,7 +235,7 @@ def test_online_serving_on_the_training_worlds(envs, on_worlds):
     _, _, params = envs
     trainer, runner, two = on_worlds
     key = jax.random.key(8)
-    series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 7))(runner)
+    series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 7, False))(runner)
     assert series["head_per_slate"].shape == (W, 7)
     _, metrics = two(runner._replace(key=jax.random.fold_in(key, 2)), 4.0)
     by_hand = metrics["steps"]["head_per_slate"].reshape(-1, W)[:7].T
