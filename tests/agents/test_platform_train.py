@@ -26,6 +26,7 @@ from jaxrec.agents.platform_train import (
     trajectory_bytes,
 )
 from jaxrec.agents.train import CPOConfig, make_train
+from jaxrec.agents.train_stages import RunnerState
 from jaxrec.data.synthetic import synthetic_world
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.errors import ConfigError
@@ -174,33 +175,37 @@ def test_long_run_trivial_scorers(envs):
     assert not np.allclose(random_a["clicks"], run(AGENT_SCORES, 1.0)["clicks"])
 
 
-def test_online_serving_learns_on_the_served_segments(envs):
-    """``serve_online`` serves the world ``serve_long_run`` serves with the same key, updates the
-    agent after every segment, and its head items per slate average, per segment, to the episode
-    cost the update was held to (two computations: head counts and rescaled costs)."""
-    base, worlds, params = envs
-    config = CPOConfig(iterations=1, hidden=(8,), critic_steps=2, critic_batch=64)
+def test_online_serving_on_a_fresh_world(envs):
+    """With ``fresh_world``, ``serve_online`` hands its trainer the world ``serve_long_run`` serves
+    with the same key, a key of its own and enough whole segments, and cuts the per-step series to
+    ``steps``, one row per world (the trainer is a stand-in that records its call: the updates
+    themselves are checked on the training worlds below)."""
+    base, _, params = envs
     one = WorldsAgentEnv(base, 1)
-    trainer = make_train(config, one, params, record=one.record)
-    runner = trainer.init(jax.random.key(0), params)  # its world is replaced
+
+    class RecordingTrainer:
+        env = one
+
+        def iterate(self, runner, n_iterations, cost_limit, env_params):
+            self.call = (runner, n_iterations, cost_limit)
+            count = n_iterations * one.episode_len
+            steps = jnp.arange(count, dtype=jnp.float32).reshape(n_iterations, -1, 1)
+            return runner, {"steps": {"head_per_slate": steps}}
+
+    trainer = RecordingTrainer()
+    runner = RunnerState(*[None] * 7, key=jax.random.key(0))  # only its world and key are used
     key = jax.random.key(7)
-    series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 10))(runner)
-    assert {name: v.shape for name, v in series.items()} == {
-        name: (1, 10) for name in ("head_per_slate", "cost", "clicks", "exposure_gini",
-                                 "active_producers", "relabelled")
-    }  # fmt: skip
-    # by hand: the same world and key, three whole segments
-    world = one.single(*jax.jit(base.reset)(key, params))
-    start = runner._replace(world=world, key=jax.random.fold_in(key, 2))
-    after, metrics = jax.jit(lambda r: trainer.iterate(r, 3, 4.0, params))(start)
-    steps = metrics["steps"]["head_per_slate"][..., 0]  # [segments, T] of the one world
-    np.testing.assert_allclose(steps.reshape(-1)[:10], series["head_per_slate"][0], rtol=1e-6)
-    np.testing.assert_allclose(steps.sum(axis=1), metrics["episode_cost"], rtol=1e-5)
-    moved = jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(), after.policy,
-                         runner.policy)  # fmt: skip
-    assert max(jax.tree.leaves(moved)) > 0  # the agent learned while it served
+    series = serve_online(key, trainer, runner, 4.0, params, 10)
+    np.testing.assert_array_equal(series["head_per_slate"], np.arange(10)[None])
+    handed, segments, limit = trainer.call
+    assert (segments, limit) == (3, 4.0)  # 10 steps in segments of 4
+    assert jax.random.key_data(handed.key).tolist() == (
+        jax.random.key_data(jax.random.fold_in(key, 2)).tolist()
+    )
+    fresh = one.single(*base.reset(key, params))
+    jax.tree.map(np.testing.assert_array_equal, handed.world, fresh)
     with pytest.raises(ConfigError, match="n_worlds"):
-        worlds.single(*world)
+        WorldsAgentEnv(base, 2).single(*fresh)
 
 
 def test_serving_a_world_where_it_is(envs, on_worlds):
@@ -231,12 +236,19 @@ def test_serving_a_world_where_it_is(envs, on_worlds):
 
 def test_online_serving_on_the_training_worlds(envs, on_worlds):
     """With the training env, ``serve_online`` goes on training on the runner's own worlds:
-    per-world series f32[W, steps] equal to the training iterations continued by hand."""
+    per-world series f32[W, steps] equal to the training iterations continued by hand, whose
+    head items per slate make the episode cost each update was held to, and whose policy moved."""
     _, _, params = envs
     trainer, runner, two = on_worlds
     key = jax.random.key(8)
     series = jax.jit(lambda r: serve_online(key, trainer, r, 4.0, params, 7, False))(runner)
     assert series["head_per_slate"].shape == (W, 7)
-    _, metrics = two(runner._replace(key=jax.random.fold_in(key, 2)), 4.0)
-    by_hand = metrics["steps"]["head_per_slate"].reshape(-1, W)[:7].T
-    np.testing.assert_allclose(series["head_per_slate"], by_hand, rtol=1e-6)
+    after, metrics = two(runner._replace(key=jax.random.fold_in(key, 2)), 4.0)
+    steps = metrics["steps"]["head_per_slate"]  # [segments, T, W]
+    np.testing.assert_allclose(series["head_per_slate"], steps.reshape(-1, W)[:7].T, rtol=1e-6)
+    # each world's cost is its head items per served slate, so a segment's head items summed
+    # over its steps and averaged over the worlds is the episode cost the update was held to
+    np.testing.assert_allclose(steps.sum(axis=1).mean(axis=1), metrics["episode_cost"], rtol=1e-5)
+    moved = jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(), after.policy,
+                         runner.policy)  # fmt: skip
+    assert max(jax.tree.leaves(moved)) > 0  # the agent learned while it served
