@@ -1,7 +1,8 @@
 """jaxrec.agents: policies that pick slates.
 
 - static baselines (:mod:`~jaxrec.agents.baselines`) and slate selection;
-- fairness re-rankers (:mod:`~jaxrec.agents.fairness`): quota on live labels, frozen labels, FairCo;
+- fairness re-rankers (:mod:`~jaxrec.agents.fairness`): quota on live labels, frozen labels,
+  FairCo (group and per item);
 - the constrained RL recommender: CPO (FCPO) and PPO-Lagrangian trained by :func:`make_train`;
 - closed-loop learned scorers (:mod:`~jaxrec.agents.closed_loop`) and the marketplace re-ranking
   stage (:mod:`~jaxrec.agents.marketplace`).
@@ -25,6 +26,7 @@ from jaxrec.agents.cpo import (
     line_search,
 )
 from jaxrec.agents.fairness import (
+    FairCoItemPolicy,
     FairCoPolicy,
     FrozenRerankPolicy,
     QuotaRerankPolicy,
@@ -43,6 +45,7 @@ __all__ = [
     "POLICIES",
     "CPOConfig",
     "Critic",
+    "FairCoItemPolicy",
     "FairCoPolicy",
     "FrozenRerankPolicy",
     "GaussianPolicy",

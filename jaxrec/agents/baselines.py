@@ -19,7 +19,12 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxrec.agents.fairness import FairCoPolicy, FrozenRerankPolicy, QuotaRerankPolicy
+from jaxrec.agents.fairness import (
+    FairCoItemPolicy,
+    FairCoPolicy,
+    FrozenRerankPolicy,
+    QuotaRerankPolicy,
+)
 from jaxrec.envs.platform import PlatformEnv
 from jaxrec.envs.platform_types import EnvParams, EnvState, Observation
 from jaxrec.errors import ConfigError
@@ -102,14 +107,15 @@ POLICIES = {
     "quota_rerank": QuotaRerankPolicy,
     "frozen_rerank": FrozenRerankPolicy,
     "fairco": FairCoPolicy,
+    "fairco_item": FairCoItemPolicy,
 }
 # old name -> new name; still built, with a DeprecationWarning
 DEPRECATED_POLICIES = {"static_rerank": "quota_rerank"}
 
 
 def make_policy(name: str, env: PlatformEnv, **kwargs) -> Policy:
-    """Build a policy by name: random, most_popular, greedy, quota_rerank, frozen_rerank or
-    fairco (``static_rerank`` is the deprecated name of ``quota_rerank``)."""
+    """Build a policy by name: random, most_popular, greedy, quota_rerank, frozen_rerank, fairco
+    or fairco_item (``static_rerank`` is the deprecated name of ``quota_rerank``)."""
     if name in DEPRECATED_POLICIES:
         import warnings
 

@@ -16,6 +16,15 @@ re-ranker with labels frozen at deployment, and the FairCo controller.
   platform's live labels, and the merit shares are ``m = (head_ratio, 1 - head_ratio)``: the
   platform's target share, so FairCo aims at the same exposure as the constrained agents and the
   quota. ``lambda`` is the gain of a controller that needs no training.
+- :class:`FairCoItemPolicy` (``fairco_item``): the same controller per item (Morik et al.'s
+  individual fairness of exposure): ``score_i + lambda * err(i)`` with
+  ``err(i) = tau * (max_j E_j/R_j - E_i/R_i)``, where ``E_i`` sums item ``i``'s exposure per
+  served slate (the examination weight of each position it was shown at) and ``R_i`` its merit
+  (its click probability when examined, averaged over the served users) over the same steps, and
+  ``tau`` counts the steps served. Exposure is then proportional to merit
+  item by item, with no groups and no target: its head items per slate are whatever merit gives.
+  An item slot refilled by a new item starts counting afresh at the item's arrival, and an item
+  with no merit counted yet is neither short nor over.
 
 Policies with a controller state keep it in a *memory* pytree that the rollout carries
 (``init_memory`` / ``act_with_memory``); the slate functions :func:`quota_slate` and
@@ -241,4 +250,115 @@ class FairCoPolicy:
             scores, mask, obs.item_is_head, memory, policy_params, self.env.slate_size
         )
         memory = fairco_update(memory, slate, obs.item_is_head, obs.item_alive, obs.user_active)
+        return slate, memory
+
+
+@flax.struct.dataclass
+class FairCoItemParams:
+    gain: jax.Array  # f32[] lambda, in score units per unit of err
+
+
+@flax.struct.dataclass
+class FairCoItemMemory:
+    """Per-item FairCo's counts: ``exposure`` f32[M] the item's exposure per served slate
+    (examination weights of the positions it was shown at) and ``merit`` f32[M] its click
+    probability when examined, averaged over the served users, each summed over
+    the steps since ``since`` i32[M] (the step the policy started, or the arrival of the item that
+    holds the slot now); ``steps`` f32[] the steps served."""
+
+    exposure: jax.Array
+    merit: jax.Array
+    since: jax.Array
+    steps: jax.Array
+
+
+def fairco_item_memory(n_items: int, step: jax.Array) -> FairCoItemMemory:
+    return FairCoItemMemory(
+        exposure=jnp.zeros(n_items, jnp.float32),
+        merit=jnp.zeros(n_items, jnp.float32),
+        since=jnp.full(n_items, step, jnp.int32),
+        steps=jnp.zeros((), jnp.float32),
+    )
+
+
+def fairco_item_arrivals(memory: FairCoItemMemory, item_arrival_step: jax.Array):
+    """Slots whose item arrived after they started counting count afresh from its arrival."""
+    new = item_arrival_step > memory.since
+    return memory.replace(
+        exposure=jnp.where(new, 0.0, memory.exposure),
+        merit=jnp.where(new, 0.0, memory.merit),
+        since=jnp.where(new, item_arrival_step, memory.since),
+    )
+
+
+def fairco_item_error(memory: FairCoItemMemory, item_alive: jax.Array) -> jax.Array:
+    """``err(i) = steps * (max_j E_j/R_j - E_i/R_i)`` f32[M] over the live items with merit
+    counted (``R > 0``); the others get 0."""
+    counted = item_alive & (memory.merit > 0)
+    ratio = memory.exposure / jnp.where(counted, memory.merit, 1.0)
+    top = jnp.max(jnp.where(counted, ratio, -jnp.inf))
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    return memory.steps * jnp.where(counted, top - ratio, 0.0)
+
+
+def fairco_item_update(
+    memory: FairCoItemMemory,
+    slate: jax.Array,
+    click_probability: jax.Array,
+    examination: jax.Array,
+    item_alive: jax.Array,
+    user_active: jax.Array,
+) -> FairCoItemMemory:
+    """Add one step of slates i32[U, K]: each item's exposure per served slate (``examination``
+    f32[K] at the positions it was shown at) and its ``click_probability`` f32[U, M] when
+    examined, averaged over the served users."""
+    shown = shown_items(slate, item_alive, user_active)
+    n_served = jnp.maximum(user_active.sum(), 1)
+    n_items = memory.exposure.shape[0]
+    weight = jnp.where(shown, jnp.broadcast_to(examination, slate.shape), 0.0)
+    shows = (
+        jnp.zeros(n_items, jnp.float32)
+        .at[jnp.where(shown, slate, n_items)]
+        .add(weight, mode="drop")
+    )
+    merit = jnp.where(user_active[:, None], click_probability, 0.0).sum(axis=0) / n_served
+    return memory.replace(
+        exposure=memory.exposure + shows / n_served,
+        merit=memory.merit + merit,
+        steps=memory.steps + 1.0,
+    )
+
+
+class FairCoItemPolicy:
+    """FairCo per item on the oracle scores (click logits), merit the oracle's click
+    probabilities (see the module docstring).
+
+    Args:
+      gain: lambda, in logits per unit of ``err`` (steps x exposure per unit of merit).
+    """
+
+    def __init__(self, env: PlatformEnv, gain: float = 1.0):
+        self.env = env
+        self.gain = tomlconfig.number(gain, "policy.gain", low=0.0)
+
+    def init_params(self) -> FairCoItemParams:
+        return FairCoItemParams(gain=jnp.asarray(self.gain, jnp.float32))
+
+    def init_memory(self, obs, state, env_params, policy_params) -> FairCoItemMemory:
+        return fairco_item_memory(obs.item_alive.shape[0], obs.step)
+
+    def act_with_memory(self, key, obs, state: EnvState, env_params, policy_params, memory):
+        scores = self.env.click_logits(state, env_params)
+        memory = fairco_item_arrivals(memory, state.item_arrival_step)
+        bonus = policy_params.gain * fairco_item_error(memory, obs.item_alive)
+        mask = self.env.action_mask(obs)
+        slate = select_slate(scores + bonus[None, :], mask, self.env.slate_size)
+        memory = fairco_item_update(
+            memory,
+            slate,
+            jax.nn.sigmoid(scores),
+            env_params.examination,
+            obs.item_alive,
+            obs.user_active,
+        )
         return slate, memory

@@ -21,6 +21,7 @@ POLICY_CHOICES = (
     "quota_rerank",
     "frozen_rerank",
     "fairco",
+    "fairco_item",
     "static_rerank",  # deprecated name of quota_rerank
 )
 

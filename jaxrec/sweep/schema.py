@@ -41,6 +41,7 @@ POLICY_KEYS = {
     "quota_rerank": ("head_ratio",),
     "frozen_rerank": ("head_ratio",),
     "fairco": ("head_ratio", "gain"),
+    "fairco_item": ("gain",),
 }
 
 

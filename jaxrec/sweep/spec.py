@@ -36,7 +36,8 @@ n_producers = 32
 slate_size = 5
 taste_drift = 0.05      # and base values of traced parameters (jaxrec.envs.EnvParams fields)
 
-[policy]                # random | most_popular | greedy | quota_rerank | frozen_rerank | fairco
+[policy]                # random | most_popular | greedy | quota_rerank | frozen_rerank | fairco |
+                        # fairco_item
 name = "quota_rerank"
 head_ratio = 0.3
 
