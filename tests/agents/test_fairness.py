@@ -117,19 +117,26 @@ def numpy_fairco(env, params, policy, steps, key):
     return np.stack(slates), exposure
 
 
+def serve_against(env, params, policy, policy_params, key, want):
+    """Serve ``policy`` from the world ``key`` resets, through the reference's env keys, checking
+    each slate against the reference's ``want`` [steps, U, K]; returns the final memory."""
+    obs, state = env.reset(key, params)
+    memory = policy.init_memory(obs, state, params, policy_params)
+    act = jax.jit(policy.act_with_memory)
+    for t in range(len(want)):
+        slate, memory = act(jax.random.key(t), obs, state, params, policy_params, memory)
+        np.testing.assert_array_equal(np.asarray(slate), want[t])
+        obs, state, *_ = env.step(jax.random.key(100 + t), state, slate, params)
+    return memory
+
+
 def test_fairco_matches_numpy_reference(world_env):
     env, params = world_env
     policy = FairCoPolicy(env, head_ratio=0.2, gain=0.7)
     policy_params = policy.init_params()
     key = jax.random.key(2)
     want, want_exposure = numpy_fairco(env, params, policy, 6, key)
-    obs, state = env.reset(key, params)
-    memory = policy.init_memory(obs, state, params, policy_params)
-    act = jax.jit(policy.act_with_memory)
-    for t in range(6):
-        slate, memory = act(jax.random.key(t), obs, state, params, policy_params, memory)
-        np.testing.assert_array_equal(np.asarray(slate), want[t])
-        obs, state, *_ = env.step(jax.random.key(100 + t), state, slate, params)
+    memory = serve_against(env, params, policy, policy_params, key, want)
     np.testing.assert_allclose(np.asarray(memory.exposure), want_exposure, rtol=1e-5)
 
 
@@ -201,13 +208,7 @@ def test_fairco_item_matches_numpy_reference(world_env):
     policy_params = policy.init_params()
     key = jax.random.key(5)
     want, want_exposure, want_merit = numpy_fairco_item(env, params, 0.05, 6, key)
-    obs, state = env.reset(key, params)
-    memory = policy.init_memory(obs, state, params, policy_params)
-    act = jax.jit(policy.act_with_memory)
-    for t in range(6):
-        slate, memory = act(jax.random.key(t), obs, state, params, policy_params, memory)
-        np.testing.assert_array_equal(np.asarray(slate), want[t])
-        obs, state, *_ = env.step(jax.random.key(100 + t), state, slate, params)
+    memory = serve_against(env, params, policy, policy_params, key, want)
     np.testing.assert_allclose(np.asarray(memory.exposure), want_exposure, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(np.asarray(memory.merit), want_merit, rtol=1e-5)
 
