@@ -10,7 +10,8 @@ reaches (after many relabels) is in the training data. :func:`reset_worlds` star
 for an optional periodic reset every few iterations
 (:func:`jaxrec.experiments.fcpo.train_grid`'s ``reset_every``) that keeps every world age
 of the test horizon in the data. :func:`serve_long_run` serves a trained agent (or a re-ranker on
-top of its scores: quota, frozen labels, FairCo) on a fresh world for a long test.
+top of its scores: quota, frozen labels, FairCo) for a long test, on a fresh world or on a
+training world from where training left it (:meth:`WorldsAgentEnv.world`).
 
 Cost is reported per *served* slate: a world's user slots that are empty this step (a user
 churned and no new one arrived yet) cost nothing, so the per-slot mean would understate head items
