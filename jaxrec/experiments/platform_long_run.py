@@ -149,7 +149,7 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
     # the worlds each run serves under test_world="continue": its agent's training worlds
     worlds = (
         of_runs(agents["cpo"][1].world, agents["ppo_lag"][1].world)
-        if e.test_world == "continue"
+        if e.serves_training_worlds
         else None
     )
     targets = np.where(target_index >= 0, np.asarray(e.targets)[target_index], e.target)
@@ -187,7 +187,7 @@ def run_long_run(e: LongRunExperiment, progress: bool = True):
         _series_frame(series, index, name, int(target_index[index]), e)
         for index, name in enumerate(method)
     ]
-    serving_env = train_env if e.test_world == "continue" else WorldsAgentEnv(test_env, 1)
+    serving_env = train_env if e.serves_training_worlds else WorldsAgentEnv(test_env, 1)
     online = _serve_online(agents, serving_env, params, test_keys, limits, e)
     for name, series in online.items():
         frames += [
@@ -212,7 +212,7 @@ def _serve_online(
         runners = jax.tree.map(lambda x: x[: len(e.targets)], runner)  # drop CPO's no-limit row
 
         def serve(runner, key, limit, trainer=trainer):
-            fresh = e.test_world == "fresh"
+            fresh = not e.serves_training_worlds
             return serve_online(key, trainer, runner, limit, params, e.test_steps, fresh)
 
         over_seeds = jax.vmap(serve, in_axes=(0, 0, None))
@@ -465,7 +465,7 @@ def plot_long_run(frame: pd.DataFrame, e: LongRunExperiment, window: int = 10):
         ax.set_xlabel("test step")
     axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
     axes[0].legend(fontsize=8)
-    served = "a fresh world" if e.test_world == "fresh" else f"the {e.n_worlds} training worlds"
+    served = f"the {e.n_worlds} training worlds" if e.serves_training_worlds else "a fresh world"
     fig.suptitle(
         f"{e.data} world: labels recomputed every {e.relabel_every} steps, popularity_beta "
         f"{e.popularity_beta:g}; {e.seeds} seeds, each serving {served}"

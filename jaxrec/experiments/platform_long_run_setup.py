@@ -109,6 +109,12 @@ class LongRunExperiment:
         if not self.fairco_gain >= 0:
             raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
 
+    @property
+    def serves_training_worlds(self) -> bool:
+        """Whether the test serves each agent's training worlds (``test_world="continue"``)
+        rather than a fresh world per seed."""
+        return self.test_world == "continue"
+
 
 def build_world(e: LongRunExperiment):
     """The synthetic world, or one fitted from the MovieLens ratings in ``e.data_dir`` (checked
