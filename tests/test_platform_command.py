@@ -186,3 +186,38 @@ def test_summary_tails_and_training_cost_against_hand_computed_means():
     assert "train_head_per_slate" not in summary["methods"]["fairco"]
     # the online agent deploys the trained CPO agent: its training is CPO's
     assert summary["methods"]["cpo_online"]["train_cost_over_limit"] == pytest.approx(0.05)
+
+
+def test_training_plot_shows_ppo_lagrangians_multiplier_per_iteration():
+    """The third panel is PPO-Lagrangian's multiplier: the seeds' mean per iteration (the line)
+    and their range (the band); the constrained methods' cost panel keeps the target line."""
+    import numpy as np
+
+    from jaxrec.experiments.platform_long_run import plot_training
+    from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
+
+    e = LongRunExperiment(seeds=2, iterations=3, reset_every=0)
+    rows = [
+        {
+            "method": method,
+            "target": float("nan") if method == "unconstrained" else 1.0,
+            "seed": seed,
+            "iteration": iteration,
+            "head_per_slate": 1.0,
+            "episode_return": 2.0,
+            # PPO-Lagrangian's: seed 0 winds up to 4, seed 1 to 8; CPO leaves it at 0
+            "multiplier": (iteration * (2 + 2 * seed) if method == "ppo_lag" else 0.0),
+        }
+        for method in ("cpo", "ppo_lag", "unconstrained")
+        for seed in range(2)
+        for iteration in range(3)
+    ]
+    fig = plot_training(pd.DataFrame(rows), e)
+    cost, _, multiplier = fig.axes
+    (line,) = multiplier.get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [0, 1, 2])
+    np.testing.assert_allclose(line.get_ydata(), [0.0, 3.0, 6.0])
+    band = multiplier.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.0 and band[:, 1].max() == 8.0
+    assert line.get_label() == "ppo_lag"
+    assert any(np.allclose(other.get_ydata(), 1.0) for other in cost.get_lines())

@@ -1,6 +1,6 @@
-"""The long-run fairness experiment on the dynamic platform (Ge et al. 2021, §5.4; REFERENCE.md §1
-"Static and dynamic fairness baselines"): agents trained on continuing worlds, then served for a
-long test beside the static and dynamic re-rankers.
+"""The long-run fairness experiment on the dynamic platform (Ge et al. 2021, §5.4): agents trained
+on continuing worlds, then served for a long test beside the static (frozen-label) and dynamic
+(FairCo, Morik et al. 2020) re-rankers.
 
 For every target ``t`` (head items per slate) and seed, CPO and PPO-Lagrangian are trained with
 the limit ``t * train_steps`` on ``n_worlds`` continuing worlds
@@ -476,20 +476,28 @@ def plot_long_run(frame: pd.DataFrame, e: LongRunExperiment, window: int = 10):
 
 def plot_training(training: pd.DataFrame, e: LongRunExperiment):
     """Learning curves: each trained method's head items per slate and episode return per
-    iteration at ``e.target`` (mean over seeds, the seeds' range shaded), with the target line and
-    the periodic resets of the training worlds marked, so a reader sees whether training converged
-    to the limit."""
+    iteration at ``e.target``, and PPO-Lagrangian's multiplier (mean over seeds, the seeds' range
+    shaded), with the target line and the periodic resets of the training worlds marked, so a
+    reader sees whether training converged to the limit and whether the multiplier wound up."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4))
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     rows = training[(training.target == e.target) | training.target.isna()]
-    for ax, column in zip(axes, ("head_per_slate", "episode_return"), strict=True):
-        for method in ("cpo", "ppo_lag", "unconstrained"):
+    trained = ("cpo", "ppo_lag", "unconstrained")
+    colour = {method: f"C{index}" for index, method in enumerate(trained)}  # same in every panel
+    panels = [
+        (axes[0], "head_per_slate", trained),
+        (axes[1], "episode_return", trained),
+        (axes[2], "multiplier", ("ppo_lag",)),
+    ]
+    for ax, column, methods in panels:
+        for method in methods:
             by_iteration = rows[rows.method == method].groupby("iteration")[column]
             mean = by_iteration.mean()
-            ax.plot(mean.index, mean, label=method)
-            ax.fill_between(mean.index, by_iteration.min(), by_iteration.max(), alpha=0.2)
+            ax.plot(mean.index, mean, label=method, color=colour[method])
+            low, high = by_iteration.min(), by_iteration.max()
+            ax.fill_between(mean.index, low, high, alpha=0.2, color=colour[method])
         resets = range(e.reset_every, e.iterations, e.reset_every) if e.reset_every else ()
         for reset in resets:
             ax.axvline(reset, color="grey", linewidth=0.5)
@@ -497,6 +505,7 @@ def plot_training(training: pd.DataFrame, e: LongRunExperiment):
     axes[0].axhline(e.target, color="black", linestyle="--", label=f"target {e.target:g}")
     axes[0].set_title("head items per served slate in training")
     axes[1].set_title(f"episode return ({e.train_steps} steps)")
+    axes[2].set_title("PPO-Lagrangian's multiplier")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"training on {e.n_worlds} continuing worlds (grey: fresh worlds)")
     fig.tight_layout()
