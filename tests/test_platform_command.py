@@ -203,7 +203,7 @@ def test_training_plot_shows_ppo_lagrangians_multiplier_per_iteration():
             "target": float("nan") if method == "unconstrained" else 1.0,
             "seed": seed,
             "iteration": iteration,
-            "head_per_slate": 1.0,
+            "head_per_slate": 2.0,  # off the target, so the target line is told apart
             "episode_return": 2.0,
             # PPO-Lagrangian's: seed 0 winds up to 4, seed 1 to 8; CPO leaves it at 0
             "multiplier": (iteration * (2 + 2 * seed) if method == "ppo_lag" else 0.0),
@@ -220,4 +220,5 @@ def test_training_plot_shows_ppo_lagrangians_multiplier_per_iteration():
     band = multiplier.collections[0].get_paths()[0].vertices
     assert band[:, 1].min() == 0.0 and band[:, 1].max() == 8.0
     assert line.get_label() == "ppo_lag"
-    assert any(np.allclose(other.get_ydata(), 1.0) for other in cost.get_lines())
+    (target,) = [other for other in cost.get_lines() if other.get_label() == "target 1"]
+    np.testing.assert_allclose(target.get_ydata(), 1.0)
