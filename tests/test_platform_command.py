@@ -20,6 +20,7 @@ from jaxrec.cli import main
         (["--worlds", "0"], "--worlds"),
         (["--reset-every", "3"], "reset_every"),
         (["--top-items", "10"], "--top-items"),
+        (["--multiplier-kp", "-0.5"], "--multiplier-kp"),
     ],
 )
 def test_bad_input_is_refused_before_training(tmp_path, capsys, extra, named):

@@ -36,7 +36,14 @@ from jaxrec.agents.gae import center, gae, standardize
 from jaxrec.agents.loop_scorer import LoopConfig
 from jaxrec.agents.marketplace import MarketplacePolicy, load_policy, rerank
 from jaxrec.agents.networks import Critic, GaussianPolicy
-from jaxrec.agents.ppo_lagrangian import lagrangian_advantage, ppo_update, update_multiplier
+from jaxrec.agents.ppo_lagrangian import (
+    PIDState,
+    lagrangian_advantage,
+    pid_init,
+    ppo_update,
+    update_multiplier,
+    update_pid_multiplier,
+)
 from jaxrec.agents.train import Trainer, evaluate_policy, make_train, protocol_metrics
 from jaxrec.agents.train_config import CPOConfig
 from jaxrec.ops.selection import select_slate
@@ -53,6 +60,7 @@ __all__ = [
     "LoopConfig",
     "MarketplacePolicy",
     "MostPopularPolicy",
+    "PIDState",
     "Policy",
     "QuotaRerankPolicy",
     "RandomPolicy",
@@ -72,6 +80,7 @@ __all__ = [
     "make_closed_loop",
     "make_policy",
     "make_train",
+    "pid_init",
     "ppo_update",
     "protocol_metrics",
     "rerank",
@@ -80,4 +89,5 @@ __all__ = [
     "select_slate",
     "standardize",
     "update_multiplier",
+    "update_pid_multiplier",
 ]

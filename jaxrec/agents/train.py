@@ -24,6 +24,7 @@ import optax
 
 from jaxrec.agents.gae import center, standardize
 from jaxrec.agents.networks import Critic, GaussianPolicy
+from jaxrec.agents.ppo_lagrangian import pid_init
 from jaxrec.agents.train_config import CPOConfig
 from jaxrec.agents.train_stages import (
     RunnerState,
@@ -109,6 +110,7 @@ class Trainer:
             cost_margin=jnp.zeros((), jnp.float32),
             key=key,
             world=self.env.reset(jax.random.fold_in(key, 1), env_params) if self.continuing else (),
+            pid=pid_init() if ppo else (),
         )
 
     def step(

@@ -39,7 +39,11 @@ class CPOConfig:
         iteration (episode scale), and CPO aims at ``J_C + m <= d``: ``m`` stops moving only when
         the training cost averages the limit. (The learned margin of the CPO agent in OpenAI's
         safety-starter-agents, Ray, Achiam & Amodei 2019.)
-      ppo_lr, ppo_epochs, ppo_minibatches, clip_eps, multiplier_lr: PPO-Lagrangian.
+      ppo_lr, ppo_epochs, ppo_minibatches, clip_eps, multiplier_lr: PPO-Lagrangian
+        (``multiplier_lr`` is the multiplier's integral gain ``K_I``).
+      multiplier_kp, multiplier_kd: PPO-Lagrangian's proportional and derivative gains, the PID
+        Lagrangian (:func:`jaxrec.agents.ppo_lagrangian.update_pid_multiplier`; 0 and 0: the
+        plain gradient ascent).
     """
 
     algorithm: str = "cpo"
@@ -64,6 +68,8 @@ class CPOConfig:
     ppo_minibatches: int = 4
     clip_eps: float = 0.2
     multiplier_lr: float = 0.05
+    multiplier_kp: float = 0.0
+    multiplier_kd: float = 0.0
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -86,7 +92,7 @@ class CPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(name, f"must be in [0, 1], got {getattr(self, name)}")
-        for name in ("cost_margin_lr", "multiplier_lr"):
+        for name in ("cost_margin_lr", "multiplier_lr", "multiplier_kp", "multiplier_kd"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(name, f"must be >= 0, got {getattr(self, name)}")
         for name in ("delta", "critic_lr", "ppo_lr", "clip_eps"):

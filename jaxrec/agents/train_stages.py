@@ -23,7 +23,7 @@ from jaxrec.agents.ppo_lagrangian import (
     PPOBatch,
     lagrangian_advantage,
     ppo_update,
-    update_multiplier,
+    update_pid_multiplier,
 )
 from jaxrec.agents.train_config import CPOConfig
 from jaxrec.envs.environment import VectorActionEnvironment
@@ -41,6 +41,7 @@ class RunnerState(NamedTuple):
     cost_margin: jax.Array  # CPO's learned cost margin m (unused by PPO-Lagrangian)
     key: jax.Array
     world: Any = ()  # a continuing env's (obs, state) carried between iterations; () otherwise
+    pid: Any = ()  # PPO-Lagrangian's multiplier state, a PIDState; () for CPO
 
 
 class Trajectory(NamedTuple):
@@ -274,13 +275,18 @@ def ppo_lagrangian_step(
     cost_limit: jax.Array,
     key: jax.Array,
 ) -> tuple[RunnerState, dict[str, jax.Array]]:
-    """Raise the multiplier on the measured violation, then PPO epochs on the Lagrangian
+    """Move the (PID) multiplier on the measured violation, then PPO epochs on the Lagrangian
     advantage (:mod:`jaxrec.agents.ppo_lagrangian`). Returns the runner with the new policy, Adam
     state and multiplier, and statistics shaped like :func:`cpo_step`'s (``case = -1``, the KL
     measured after the update)."""
-    # An infinite limit gives max(0, -inf) = 0: plain PPO.
-    multiplier = update_multiplier(
-        runner.multiplier, episode_cost, cost_limit, config.multiplier_lr
+    # An infinite limit gives a zero multiplier: plain PPO.
+    multiplier, pid = update_pid_multiplier(
+        runner.pid,
+        episode_cost,
+        cost_limit,
+        config.multiplier_lr,
+        config.multiplier_kp,
+        config.multiplier_kd,
     )
 
     def log_prob_fn(policy, inputs):
@@ -312,4 +318,7 @@ def ppo_lagrangian_step(
         "n_backtracks": jnp.int32(0),
         "accepted": jnp.bool_(True),
     }
-    return runner._replace(policy=policy, policy_opt=opt_state, multiplier=multiplier), stats
+    return (
+        runner._replace(policy=policy, policy_opt=opt_state, multiplier=multiplier, pid=pid),
+        stats,
+    )

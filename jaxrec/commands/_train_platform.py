@@ -109,6 +109,20 @@ def register(modes: argparse._SubParsersAction) -> None:
         "per 10-step episode, at the same gain per step)",
     )
     platform.add_argument(
+        "--multiplier-kp",
+        type=nonnegative_float,
+        default=0.0,
+        help="PPO-Lagrangian's proportional gain on the per-episode violation, the PID Lagrangian "
+        "(default 0: the plain ascent, --multiplier-lr its integral gain)",
+    )
+    platform.add_argument(
+        "--multiplier-kd",
+        type=nonnegative_float,
+        default=0.0,
+        help="PPO-Lagrangian's derivative gain on the rise of the episode cost between "
+        "iterations (default 0)",
+    )
+    platform.add_argument(
         "--fairco-gain", type=float, default=1.0, help="FairCo's lambda (default 1)"
     )
     platform.add_argument(
@@ -228,6 +242,8 @@ def long_run_experiment(args: argparse.Namespace, settings):
         world_seed=settings.world_seed,
         delta=args.delta,
         multiplier_lr=args.multiplier_lr,
+        multiplier_kp=args.multiplier_kp,
+        multiplier_kd=args.multiplier_kd,
         fairco_gain=args.fairco_gain,
     )
 

@@ -29,7 +29,8 @@ class LongRunExperiment:
     many iterations (0 = never). ``multiplier_lr``: PPO-Lagrangian's multiplier gain on the
     per-episode violation; the default 0.01 is the FCPO protocol's 0.05 per 10-step episode at
     the same gain per step (the platform's 50-step episodes make a per-step violation five times
-    larger per episode). ``n_users`` users per world are drawn from the world's pool (a
+    larger per episode). ``multiplier_kp``, ``multiplier_kd``: its proportional and derivative
+    gains, the PID Lagrangian (0 and 0, the default: the plain ascent). ``n_users`` users per world are drawn from the world's pool (a
     MovieLens world's pool is the data's users). ``top_items``: a MovieLens world keeps only the
     data's this many most-rated items (:func:`~jaxrec.data.loaders.most_rated_items`; None = all).
     ``test_world`` (:data:`TEST_WORLDS`): ``"fresh"`` serves one fresh world per seed;
@@ -62,6 +63,8 @@ class LongRunExperiment:
     hidden: tuple[int, ...] = (32, 32)
     delta: float = 0.01
     multiplier_lr: float = 0.01
+    multiplier_kp: float = 0.0
+    multiplier_kd: float = 0.0
     fairco_gain: float = 1.0
 
     def __post_init__(self) -> None:
@@ -104,10 +107,9 @@ class LongRunExperiment:
             raise ConfigError("target", f"{self.target} is not one of targets {self.targets}")
         if self.reset_every < 0 or (self.reset_every and self.iterations % self.reset_every):
             raise ConfigError("reset_every", f"must be 0 or divide iterations={self.iterations}")
-        if not self.multiplier_lr >= 0:
-            raise ConfigError("multiplier_lr", f"must be >= 0, got {self.multiplier_lr}")
-        if not self.fairco_gain >= 0:
-            raise ConfigError("fairco_gain", f"must be >= 0, got {self.fairco_gain}")
+        for name in ("multiplier_lr", "multiplier_kp", "multiplier_kd", "fairco_gain"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(name, f"must be >= 0, got {getattr(self, name)}")
 
     @property
     def serves_training_worlds(self) -> bool:
@@ -161,5 +163,7 @@ def train_config(e: LongRunExperiment, algorithm: str) -> CPOConfig:
         hidden=e.hidden,
         delta=e.delta,
         multiplier_lr=e.multiplier_lr,
+        multiplier_kp=e.multiplier_kp,
+        multiplier_kd=e.multiplier_kd,
         critic_batch=4096,
     )

@@ -141,7 +141,7 @@ def test_config_validation():
         CPOConfig(iterations=0)
     with pytest.raises(ConfigError, match="cost_limit"):
         CPOConfig(cost_limit=-1.0)
-    for gain in ("cost_margin_lr", "multiplier_lr"):
+    for gain in ("cost_margin_lr", "multiplier_lr", "multiplier_kp", "multiplier_kd"):
         with pytest.raises(ConfigError, match=gain):
             CPOConfig(**{gain: -0.1})
 

@@ -89,10 +89,12 @@ def test_train_platform_builds_its_experiment_from_the_config(tmp_path):
     # shipped experiment's 1.0
     assert experiment.popularity_beta == 0.5
     argv = ["--config", str(config), "--matthew", "2", "--seeds", "4", "--multiplier-lr", "0.3"]
+    argv += ["--multiplier-kp", "0.2", "--multiplier-kd", "0.4"]
     args = parsed(("train", "platform"), *argv, out=tmp_path / "o")
     experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
     assert (experiment.popularity_beta, experiment.seeds) == (2.0, 4)
-    assert train_config(experiment, "ppo-lag").multiplier_lr == 0.3
+    gains = train_config(experiment, "ppo-lag")
+    assert (gains.multiplier_lr, gains.multiplier_kp, gains.multiplier_kd) == (0.3, 0.2, 0.4)
 
 
 @pytest.mark.parametrize(
