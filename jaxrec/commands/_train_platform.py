@@ -104,16 +104,17 @@ def register(modes: argparse._SubParsersAction) -> None:
     platform.add_argument(
         "--multiplier-lr",
         type=nonnegative_float,
-        default=0.01,
-        help="PPO-Lagrangian's multiplier gain per episode (default 0.01: the FCPO modes' 0.05 "
+        default=0.003,
+        help="PPO-Lagrangian's multiplier gain per episode, the PID Lagrangian's integral gain "
+        "(default 0.003; with --multiplier-kp 0, 0.01 is the plain ascent of the FCPO modes' 0.05 "
         "per 10-step episode, at the same gain per step)",
     )
     platform.add_argument(
         "--multiplier-kp",
         type=nonnegative_float,
-        default=0.0,
+        default=0.05,
         help="PPO-Lagrangian's proportional gain on the per-episode violation, the PID Lagrangian "
-        "(default 0: the plain ascent, --multiplier-lr its integral gain)",
+        "(default 0.05; 0: the plain ascent)",
     )
     platform.add_argument(
         "--multiplier-kd",

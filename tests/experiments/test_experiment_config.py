@@ -97,6 +97,30 @@ def test_train_platform_builds_its_experiment_from_the_config(tmp_path):
     assert (gains.multiplier_lr, gains.multiplier_kp, gains.multiplier_kd) == (0.3, 0.2, 0.4)
 
 
+def test_train_platform_defaults_are_the_experiments_defaults(tmp_path):
+    """With no options the command trains what ``LongRunExperiment()`` describes: the option
+    defaults repeat the dataclass's (the CLI does not import it to keep ``--help`` fast), so a
+    default changed in one place only fails here."""
+    import dataclasses
+
+    from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
+
+    args = parsed(("train", "platform"), out=tmp_path / "o")
+    experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
+    defaults = LongRunExperiment()
+    differ = {
+        f.name: (getattr(experiment, f.name), getattr(defaults, f.name))
+        for f in dataclasses.fields(LongRunExperiment)
+        if getattr(experiment, f.name) != getattr(defaults, f.name)
+    }
+    assert differ == {}
+    assert (defaults.multiplier_kp, defaults.multiplier_lr, defaults.multiplier_kd) == (
+        0.05,
+        0.003,
+        0.0,
+    )
+
+
 @pytest.mark.parametrize(
     ("command", "text", "message"),
     [
