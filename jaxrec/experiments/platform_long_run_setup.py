@@ -31,9 +31,9 @@ class LongRunExperiment:
     per-episode violation (:func:`~jaxrec.agents.update_pid_multiplier`). The default
     0.05 / 0.003 / 0 was tuned on the synthetic world, where the plain ascent (0 / 0.01 / 0, the
     FCPO protocol's 0.05 per 10-step episode at the same gain per step) winds up and ends far
-    under its target; it meets the target on the synthetic world and on two MovieLens worlds it
-    was not tuned on (README, "A PID multiplier"). ``n_users`` users per world are drawn from
-    the world's pool (a MovieLens world's pool is the data's users). ``top_items``: a MovieLens world keeps only the
+    under its target; it trains at the target there and on two MovieLens worlds it was not tuned
+    on (README, "A PID multiplier"). ``n_users`` users per world are drawn from the world's pool
+    (a MovieLens world's pool is the data's users). ``top_items``: a MovieLens world keeps only the
     data's this many most-rated items (:func:`~jaxrec.data.loaders.most_rated_items`; None = all).
     ``test_world`` (:data:`TEST_WORLDS`): ``"fresh"`` serves one fresh world per seed;
     ``"continue"`` serves the ``n_worlds`` worlds each agent trained on, from where training left
