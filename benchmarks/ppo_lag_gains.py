@@ -69,8 +69,8 @@ def main() -> None:
     rows = []
     print(f"PPO-Lagrangian on the {args.data} platform, {args.seeds} seeds, target "
           f"{args.head_per_slate} head items per slate")  # fmt: skip
-    columns = ("last fifth", 10), ("seeds", 13), ("peak l", 7), ("last l", 7), ("last I", 7)
-    print(f"{'KP/KI/KD':>16} " + " ".join(f"{name:>{width}}" for name, width in columns) + "     s")
+    print(f"{'KP/KI/KD':>16} {'last fifth':>10} {'seeds':>13} {'peak l':>7} {'last l':>7} "
+          f"{'last I':>7} {'s':>5}")  # fmt: skip
     for kp, ki, kd in args.gains:
         e = dataclasses.replace(base, multiplier_kp=kp, multiplier_lr=ki, multiplier_kd=kd)
         start = time.perf_counter()

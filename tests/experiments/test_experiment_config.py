@@ -4,6 +4,7 @@ a key the command does not read is refused, never ignored."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -13,7 +14,7 @@ from jaxrec.cli import build_parser, main
 from jaxrec.commands import _train_platform, closed_loop
 from jaxrec.errors import ConfigError
 from jaxrec.experiments.config import EXPERIMENT_CONFIGS, load_experiment_config
-from jaxrec.experiments.platform_long_run_setup import train_config
+from jaxrec.experiments.platform_long_run_setup import LongRunExperiment, train_config
 
 COMMANDS = {
     ("closed-loop",): (closed_loop, "closed_loop.toml"),
@@ -101,10 +102,6 @@ def test_train_platform_defaults_are_the_experiments_defaults(tmp_path):
     """With no options the command trains what ``LongRunExperiment()`` describes: the option
     defaults repeat the dataclass's (the CLI does not import it to keep ``--help`` fast), so a
     default changed in one place only fails here."""
-    import dataclasses
-
-    from jaxrec.experiments.platform_long_run_setup import LongRunExperiment
-
     args = parsed(("train", "platform"), out=tmp_path / "o")
     experiment = _train_platform.long_run_experiment(args, _train_platform.validate(args))
     defaults = LongRunExperiment()
